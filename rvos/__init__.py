@@ -1,0 +1,1 @@
+"""RVOS: recurrent video object segmentation as a reproducible pipeline."""

@@ -1,0 +1,1 @@
+"""Datasets: sources (download), splits, the LMDB index and the PyTorch clip datasets."""
