@@ -150,6 +150,7 @@ class TrainConfig:
     encoder_weight_decay: float = 1.0e-6
     teacher_forcing_epochs: int = 5  # one-shot "ST+" curriculum: GT previous masks, then own predictions
     clips_per_video: int = 0  # 0: the original's non-overlapping clips; N: N random clips per video
+    empty_weight: float = 1.0  # weight of the loss that teaches slots without an object to stay empty
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:

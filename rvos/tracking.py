@@ -149,7 +149,8 @@ def stage_run(stage: str, config: Config, params_file: str | Path = "params.yaml
 
     Set `RVOS_TRACKING=0` to switch tracking off (unit tests, quick local calls).
     """
-    if os.environ.get("RVOS_TRACKING", "1") == "0":
+    # Under torchrun only rank 0 tracks; the other ranks would create duplicate runs.
+    if os.environ.get("RVOS_TRACKING", "1") == "0" or os.environ.get("RANK", "0") != "0":
         yield StageRun()
         return
     from mlflow import MlflowClient

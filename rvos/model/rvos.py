@@ -1,0 +1,141 @@
+"""RVOS: encoder once per frame, recurrent decoder once per object slot (spec section 0 and 1).
+
+Two recurrences:
+- spatial: slot s-1 -> slot s within a frame (full (h, c) per level), so slots are decoded in order;
+- temporal: frame f-1 -> frame f for the same slot (h per level, as an extra gate input).
+The one-shot variant also feeds each slot its soft mask from the previous frame, max-pooled to every
+decoder level; the zero-shot variant has no mask input.
+"""
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rvos.config import ModelConfig
+from rvos.model.decoder import LevelStates, RecurrentDecoder, upsample
+from rvos.model.encoder import IMAGENET_MEAN, IMAGENET_STD, TRUNK_CHANNELS, ResNetTrunk, SkipReductions
+
+TemporalState = list[list[torch.Tensor]]  # [slot][level] -> h of that slot in the previous frame
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild the network; stored in every checkpoint."""
+
+    encoder: str = "resnet18"
+    hidden_size: int = 64
+    kernel_size: int = 3
+    max_objects: int = 5
+    one_shot: bool = True
+    dropout: float = 0.0
+
+    @classmethod
+    def from_config(cls, model: ModelConfig, mode: str) -> "ModelSpec":
+        return cls(
+            encoder=model.encoder,
+            hidden_size=model.hidden_size,
+            kernel_size=model.kernel_size,
+            max_objects=model.max_objects,
+            one_shot=mode == "one_shot",
+            dropout=model.dropout,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PAPER_SPEC = {"encoder": "resnet101", "hidden_size": 128, "kernel_size": 3, "max_objects": 10}
+
+
+def mask_pyramid(masks: torch.Tensor) -> list[torch.Tensor]:
+    """(N, S, H, W) soft masks -> 4 maps (N, S, h_k, w_k) at strides 32, 16, 8, 4 (coarsest first).
+
+    Pooled with ceil_mode like the ResNet's own downsampling, so the sizes match the skip features.
+    """
+    x = F.max_pool2d(masks, 2, ceil_mode=True)  # stride 2
+    levels = []
+    for _ in range(4):
+        x = F.max_pool2d(x, 2, ceil_mode=True)
+        levels.append(x)
+    return levels[::-1]
+
+
+class RVOS(nn.Module):
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.encoder = ResNetTrunk(spec.encoder)
+        self.skips = SkipReductions(TRUNK_CHANNELS[spec.encoder], spec.hidden_size, spec.kernel_size)
+        self.decoder = RecurrentDecoder(spec.hidden_size, spec.kernel_size, spec.one_shot, spec.dropout)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return list(self.encoder.parameters())
+
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        """Decoder and skip reductions: the original optimises both with the decoder's optimizer."""
+        return list(self.skips.parameters()) + list(self.decoder.parameters())
+
+    def encode(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """images (N, 3, H, W) in [0, 1] -> 4 skip features, coarsest first."""
+        return self.skips(self.encoder((images - self.mean) / self.std))
+
+    def decode(
+        self,
+        features: list[torch.Tensor],  # from encode(), batch N
+        num_slots: int,
+        out_size: tuple[int, int],
+        prev_masks: torch.Tensor | None = None,  # (N, num_slots, H, W) soft masks, one-shot only
+        temporal: TemporalState | None = None,  # from the previous frame; None on a clip's first frame
+    ) -> tuple[torch.Tensor, TemporalState]:
+        """Decode slots 0..num_slots-1 of one frame -> logits (N, num_slots, H, W) and the new state.
+
+        Decoding fewer slots than max_objects gives the same logits for those slots, because
+        information only flows from lower to higher slot indices.
+        """
+        if self.spec.one_shot and prev_masks is None:
+            raise ValueError("the one-shot model needs the previous masks")
+        pyramid = mask_pyramid(prev_masks) if self.spec.one_shot else None
+        spatial: LevelStates | None = None
+        logits, new_temporal = [], []
+        for slot in range(num_slots):
+            masks = [level[:, slot : slot + 1] for level in pyramid] if pyramid is not None else None
+            slot_logits, spatial = self.decoder(
+                features, masks, spatial, temporal[slot] if temporal is not None else None
+            )
+            logits.append(upsample(slot_logits, out_size))
+            new_temporal.append([h for h, _ in spatial])
+        return torch.cat(logits, dim=1), new_temporal
+
+    def forward(
+        self,
+        images: torch.Tensor,  # (B, T, 3, H, W) in [0, 1]
+        num_slots: int,
+        given_masks: torch.Tensor | None = None,  # (B, T, S, H, W) ground truth, one-shot only
+        teacher_forcing: bool = True,
+    ) -> torch.Tensor:
+        """Run a whole clip with backpropagation through time -> logits (B, T, num_slots, H, W).
+
+        One-shot input masks follow the original training: frame 0 receives its own ground truth;
+        frame t > 0 receives the ground truth of frame t-1 (teacher forcing) or the detached
+        sigmoid of its own prediction for frame t-1 (the "ST+" curriculum and validation).
+        The encoder runs once on all B*T frames.
+        """
+        B, T = images.shape[:2]
+        size = (images.shape[-2], images.shape[-1])
+        features = [f.unflatten(0, (B, T)) for f in self.encode(images.flatten(0, 1))]
+        temporal, outputs = None, []
+        prev = given_masks[:, 0] if self.spec.one_shot else None
+        for t in range(T):
+            logits, temporal = self.decode([f[:, t] for f in features], num_slots, size, prev, temporal)
+            outputs.append(logits)
+            if self.spec.one_shot:
+                prev = given_masks[:, t] if teacher_forcing else torch.sigmoid(logits).detach()
+        return torch.stack(outputs, dim=1)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,145 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from rvos.model.rvos import RVOS, ModelSpec, mask_pyramid
+
+H, W = 64, 96
+
+
+def small_model(one_shot: bool, slots: int = 3) -> RVOS:
+    torch.manual_seed(0)
+    return RVOS(ModelSpec("resnet18", 16, 3, slots, one_shot)).eval()
+
+
+def conv_params(c_in: int, c_out: int, k: int = 3) -> int:
+    return c_in * c_out * k * k + c_out
+
+
+def paper_parameter_count(one_shot: bool) -> int:
+    """The spec's arithmetic (section 1): ResNet-101 trunk + skips + 4 ConvLSTMs + conv_out."""
+    resnet101_without_fc = 44_549_160 - (2048 * 1000 + 1000)
+    skips = sum(
+        conv_params(c_in, c_out) + 2 * c_out
+        for c_in, c_out in [(2048, 128), (1024, 128), (512, 64), (256, 32)]
+    )
+    mask = 1 if one_shot else 0
+    # gate input = level input + 2 * hidden (+1 mask), gate output = 4 * hidden
+    cells = sum(
+        conv_params(c_in + 2 * hidden + mask, 4 * hidden)
+        for c_in, hidden in [(128, 128), (128 + 128, 64), (64 + 64, 32), (32 + 32, 16)]
+    )
+    return resnet101_without_fc + skips + cells + conv_params(16, 1)
+
+
+@pytest.mark.parametrize("mode", ["one_shot", "zero_shot"])
+def test_model_summary_matches_spec_arithmetic(mode):
+    out = (
+        subprocess.run(
+            [sys.executable, "-m", "rvos.cli", "model-summary", "--preset", "paper", "--mode", mode],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+    assert out[-1] == f"parameters: {paper_parameter_count(mode == 'one_shot')}"
+    assert paper_parameter_count(True) == 49_349_233  # 42.5 M trunk, 3.91 M skips, 2.94 M ConvLSTMs
+
+
+def test_feature_and_output_shapes():
+    model = small_model(one_shot=False)
+    feats = model.encode(torch.rand(2, 3, H, W))
+    # strides 32, 16, 8, 4 with hidden, hidden, hidden/2, hidden/4 channels
+    assert [tuple(f.shape) for f in feats] == [(2, 16, 2, 3), (2, 16, 4, 6), (2, 8, 8, 12), (2, 4, 16, 24)]
+    logits, temporal = model.decode(feats, 3, (H, W))
+    assert logits.shape == (2, 3, H, W)
+    assert len(temporal) == 3 and [h.shape[1] for h in temporal[0]] == [16, 8, 4, 2]
+    clip = model(torch.rand(2, 4, 3, H, W), num_slots=3)
+    assert clip.shape == (2, 4, 3, H, W)
+
+
+def test_mask_pyramid_matches_feature_sizes_for_odd_inputs():
+    model = small_model(one_shot=True)
+    feats = model.encode(torch.rand(1, 3, 61, 93))
+    pyramid = mask_pyramid(torch.rand(1, 3, 61, 93))
+    assert [p.shape[-2:] for p in pyramid] == [f.shape[-2:] for f in feats]
+
+
+def test_one_shot_has_one_extra_gate_input_and_needs_masks():
+    one, zero = small_model(True), small_model(False)
+    for cell_one, cell_zero in zip(one.decoder.cells, zero.decoder.cells):
+        assert cell_one.gates.in_channels == cell_zero.gates.in_channels + 1
+    feats = one.encode(torch.rand(1, 3, H, W))
+    with pytest.raises(ValueError, match="previous masks"):
+        one.decode(feats, 2, (H, W))
+
+
+@torch.no_grad()
+def test_previous_mask_steers_its_own_slot_and_later_slots_only():
+    model = small_model(one_shot=True, slots=3)
+    feats = model.encode(torch.rand(1, 3, H, W))
+    masks = torch.zeros(1, 3, H, W)
+    base, _ = model.decode(feats, 3, (H, W), masks)
+    changed = masks.clone()
+    changed[0, 1, 10:40, 20:60] = 1.0  # a mask for slot 1 only
+    after, _ = model.decode(feats, 3, (H, W), changed)
+    assert torch.equal(base[:, 0], after[:, 0])  # nothing flows backwards to slot 0
+    assert not torch.allclose(base[:, 1], after[:, 1])
+    assert not torch.allclose(base[:, 2], after[:, 2])  # spatial recurrence slot 1 -> slot 2
+
+
+@pytest.mark.parametrize("one_shot", [True, False])
+@torch.no_grad()
+def test_temporal_state_of_a_slot_reaches_that_slot_and_later_ones(one_shot):
+    model = small_model(one_shot, slots=3)
+    feats = model.encode(torch.rand(1, 3, H, W))
+    masks = torch.rand(1, 3, H, W) if one_shot else None
+    _, temporal = model.decode(feats, 3, (H, W), masks)
+    base, _ = model.decode(feats, 3, (H, W), masks, temporal)
+    perturbed = [[h.clone() for h in slot] for slot in temporal]
+    perturbed[1] = [h + 0.5 for h in perturbed[1]]
+    after, _ = model.decode(feats, 3, (H, W), masks, perturbed)
+    assert torch.equal(base[:, 0], after[:, 0])
+    assert not torch.allclose(base[:, 1], after[:, 1])
+    assert not torch.allclose(base[:, 2], after[:, 2])
+
+
+@pytest.mark.parametrize("one_shot", [True, False])
+@torch.no_grad()
+def test_clip_recurrence_flows_forward_in_time_only(one_shot):
+    model = small_model(one_shot, slots=2)
+    images = torch.rand(1, 3, 3, H, W)
+    masks = (torch.rand(1, 3, 2, H, W) > 0.5).float() if one_shot else None
+    base = model(images, 2, masks, teacher_forcing=False)
+    changed = images.clone()
+    changed[:, 1] = torch.rand(3, H, W)  # a different frame 1
+    after = model(changed, 2, masks, teacher_forcing=False)
+    assert torch.equal(base[:, 0], after[:, 0])
+    assert not torch.allclose(base[:, 1], after[:, 1])
+    assert not torch.allclose(base[:, 2], after[:, 2])  # frame 2 sees frame 1 through the state
+
+
+@torch.no_grad()
+def test_zero_shot_ignores_given_masks_and_decoding_fewer_slots_changes_nothing():
+    model = small_model(False, slots=4)
+    images = torch.rand(1, 2, 3, H, W)
+    masks = torch.ones(1, 2, 4, H, W)
+    assert torch.equal(model(images, 4), model(images, 4, masks))
+    assert torch.equal(model(images, 4)[:, :, :2], model(images, 2))
+
+
+def test_teacher_forcing_feeds_ground_truth_and_gradients_reach_the_encoder():
+    model = small_model(True, slots=2).train()
+    images = torch.rand(2, 3, 3, H, W)
+    masks = (torch.rand(2, 3, 2, H, W) > 0.5).float()
+    forced = model(images, 2, masks, teacher_forcing=True)
+    free = model(images, 2, masks, teacher_forcing=False)
+    assert torch.allclose(forced[:, 0], free[:, 0])  # frame 0 gets its own ground truth either way
+    assert not torch.allclose(forced[:, 1], free[:, 1])
+    free.sigmoid().mean().backward()
+    assert model.encoder.conv1.weight.grad.abs().sum() > 0
+    assert model.skips.convs[0].weight.grad.abs().sum() > 0
