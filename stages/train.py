@@ -1,4 +1,6 @@
-"""DVC stage `train`: params.yaml[mode, seed, model, train, index] + data/lmdb + data/splits -> models/rvos.pt, reports/train/.
+"""DVC stage `train`.
+
+params.yaml[mode, seed, model, train, index] + data/lmdb + data/splits -> models/rvos.pt, reports/train/.
 
 Thin entry point: `rvos.stage.run_stage` parses --params, loads the config, opens the MLflow child
 run and calls `rvos.train.train_stage`. The same stage runs as `rvos train`.
