@@ -41,3 +41,13 @@ def init_distributed(device: torch.device) -> Distributed:
 def shutdown_distributed(ddp: Distributed) -> None:
     if ddp.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def check_replicas_agree(module: torch.nn.Module, ddp: Distributed) -> bool:
+    """DDP keeps every process's weights identical; verify it with one all_gather of checksums."""
+    if not ddp.enabled:
+        return True
+    checksum = torch.stack([p.detach().double().sum() for p in module.parameters()]).sum().reshape(1)
+    gathered = [torch.zeros_like(checksum) for _ in range(ddp.world_size)]
+    dist.all_gather(gathered, checksum)
+    return all(torch.equal(g, gathered[0]) for g in gathered)

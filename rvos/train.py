@@ -31,7 +31,7 @@ from rvos.atomic import write_text_atomic
 from rvos.config import Config, config_to_dict
 from rvos.data.dataset import ClipDataset, LmdbVideos
 from rvos.data.split import read_list
-from rvos.distributed import Distributed, init_distributed, shutdown_distributed
+from rvos.distributed import Distributed, check_replicas_agree, init_distributed, shutdown_distributed
 from rvos.losses import frame_loss, match_slots
 from rvos.model.checkpoint import load_torch, model_payload, save_torch
 from rvos.model.encoder import load_imagenet_weights
@@ -393,6 +393,10 @@ def train(config: Config, run: StageRun) -> dict:
                 )
             ddp.barrier()
 
+        if ddp.enabled:
+            if not check_replicas_agree(model, ddp):
+                raise RuntimeError("DDP: the processes ended with different parameters")
+            log.info("DDP: parameters identical on %d processes", ddp.world_size)
         summary = {}
         if ddp.is_main:
             summary = finish(model, best, history, input_size, config, run)

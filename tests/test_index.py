@@ -1,0 +1,208 @@
+"""split + index stages and the clip datasets, on tiny DAVIS-layout data built by the tests."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rvos import paths
+from rvos.config import config_from_dict
+from rvos.data.dataset import ClipDataset, LmdbVideos, RawVideos
+from rvos.data.lmdb_index import index_stage
+from rvos.data.split import read_list, split_stage
+from rvos.errors import RvosError
+from rvos.tracking import StageRun
+from tests.factories import make_davis
+
+CONFIG = {"data": {"source": "local"}, "index": {"height": 48, "width": 80}, "seed": 7}
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_davis(tmp_path / "data" / "raw", train=5, val=2, frames=6)
+    return tmp_path
+
+
+def run_data_stages(overrides: dict | None = None) -> None:
+    config = config_from_dict({**CONFIG, **(overrides or {})})
+    split_stage(config, StageRun())
+    index_stage(config, StageRun())
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_split_is_seeded_disjoint_and_keeps_davis_val_for_testing(project):
+    config = config_from_dict(CONFIG)
+    split_stage(config, StageRun())
+    train, valid, test = (read_list(paths.SPLITS / f"{s}.txt") for s in ("train", "valid", "test"))
+    assert test == ["val-0", "val-1"]
+    assert len(valid) == 1 and len(train) == 4
+    assert not set(train) & set(valid) and set(train) | set(valid) == {f"train-{i}" for i in range(5)}
+    first = (paths.SPLITS / "valid.txt").read_bytes()
+    split_stage(config, StageRun())
+    assert (paths.SPLITS / "valid.txt").read_bytes() == first
+    other = [config_from_dict({**CONFIG, "seed": s}) for s in range(20)]
+    picks = set()
+    for c in other:
+        split_stage(c, StageRun())
+        picks.add((paths.SPLITS / "valid.txt").read_text())
+    assert len(picks) > 1  # the seed really chooses
+
+
+def test_index_is_byte_deterministic_and_lock_free(project):
+    run_data_stages()
+    data = paths.LMDB / "data.mdb"
+    first = sha256(data)
+    assert sorted(p.name for p in paths.LMDB.iterdir()) == ["data.mdb"]
+    videos = LmdbVideos(paths.LMDB)  # reading must not create lock.mdb inside the DVC output
+    videos.frame("val-0", 0)
+    assert sorted(p.name for p in paths.LMDB.iterdir()) == ["data.mdb"]
+    run_data_stages()
+    assert sha256(data) == first
+
+
+def test_index_stores_resized_frames_masks_and_sequence_info(project):
+    run_data_stages({"index": {"height": 32, "width": 40}})
+    videos = LmdbVideos(paths.LMDB)
+    assert set(videos.videos) == {f"train-{i}" for i in range(5)} | {"val-0", "val-1"}
+    info = videos.videos["val-1"]
+    assert info.frames == tuple(f"{t:05d}" for t in range(6))
+    assert info.size == (48, 80)
+    assert info.objects[0] == (1, 2)
+    assert videos.frame("val-1", 3).shape == (32, 40, 3)
+    mask = videos.mask("val-1", 3)
+    assert mask.shape == (32, 40) and set(np.unique(mask)) <= {0, 1, 2}
+
+
+def test_lmdb_and_raw_readers_return_the_same_clips(project):
+    run_data_stages()
+    lmdb_videos = LmdbVideos(paths.LMDB)
+    raw_videos = RawVideos(paths.RAW, "davis", ["val-0"], 48, 80)
+    a = ClipDataset(lmdb_videos, ["val-0"], clip_len=3)[1]
+    b = ClipDataset(raw_videos, ["val-0"], clip_len=3)[1]
+    assert a["start"] == b["start"] == 3
+    assert np.array_equal(a["masks"], b["masks"])
+    # frames went through one more JPEG round trip in the index (on pure noise, the worst case)
+    difference = (a["images"].int() - b["images"].int()).abs().float()
+    assert difference.mean() < 8.0 and difference.max() > 0
+
+
+def test_clip_dataset_non_overlapping_and_random_clips(project):
+    run_data_stages()
+    videos = LmdbVideos(paths.LMDB)
+    plain = ClipDataset(videos, ["train-0", "train-1"], clip_len=4)
+    assert plain.clips == [("train-0", 0), ("train-1", 0)]  # 6 frames: one clip, tail dropped
+    random = ClipDataset(videos, ["train-0"], clip_len=2, clips_per_video=5, seed=3)
+    first = list(random.clips)
+    random.set_epoch(1)
+    assert random.clips != first and len(random.clips) == 5
+    random.set_epoch(0)
+    assert random.clips == first
+
+
+def test_augmentation_is_shared_by_all_frames_and_reproducible(project):
+    run_data_stages()
+    videos = LmdbVideos(paths.LMDB)
+    config = config_from_dict(
+        {"train": {"augment": {"rotation_deg": 30.0, "zoom_min": 0.8, "zoom_max": 1.2}}}
+    )
+    augmented = ClipDataset(videos, ["val-0"], clip_len=3, augment=config.train.augment, seed=1)
+    plain = ClipDataset(videos, ["val-0"], clip_len=3)
+    a, b = augmented[0], augmented[0]
+    assert np.array_equal(a["images"], b["images"]) and np.array_equal(a["masks"], b["masks"])
+    assert not np.array_equal(a["masks"], plain[0]["masks"])
+    # the objects keep their shape relation across frames: same pixel count change for every frame
+    counts = [(a["masks"][t] > 0).sum().item() for t in range(3)]
+    plain_counts = [(plain[0]["masks"][t] > 0).sum().item() for t in range(3)]
+    ratios = [c / p for c, p in zip(counts, plain_counts)]
+    assert max(ratios) - min(ratios) < 0.25
+    augmented.set_epoch(1)
+    assert not np.array_equal(augmented[0]["masks"], a["masks"])
+
+
+def annotation(project: Path, video: str, frame: int) -> Path:
+    return project / "data" / "raw" / "Annotations" / "480p" / video / f"{frame:05d}.png"
+
+
+def frame_file(project: Path, video: str, frame: int) -> Path:
+    return project / "data" / "raw" / "JPEGImages" / "480p" / video / f"{frame:05d}.jpg"
+
+
+def rgb_mask(path: Path) -> None:
+    Image.open(path).convert("RGB").save(path)
+
+
+def wrong_size_mask(path: Path) -> None:
+    Image.fromarray(np.zeros((10, 10), np.uint8), mode="L").save(path)
+
+
+def unknown_id(path: Path) -> None:
+    mask = np.array(Image.open(path))
+    mask[0:3, 0:3] = 9
+    Image.fromarray(mask, mode="L").save(path)
+
+
+BAD_INPUTS = [
+    (
+        "corrupt frame",
+        lambda p: frame_file(p, "train-1", 2).write_bytes(b"\xff\xd8 not a jpeg"),
+        r"train-1/00002\.jpg: frame is corrupt",
+    ),
+    (
+        "missing frame",
+        lambda p: frame_file(p, "train-1", 2).unlink(),
+        r"train-1/00002\.jpg: frame is missing",
+    ),
+    (
+        "rgb mask",
+        lambda p: rgb_mask(annotation(p, "val-1", 3)),
+        r"val-1/00003\.png: mask is RGB, expected an indexed",
+    ),
+    (
+        "size mismatch",
+        lambda p: wrong_size_mask(annotation(p, "val-0", 1)),
+        r"val-0/00001\.png: mask is 10x10 but frame 00001\.jpg is 48x80",
+    ),
+    (
+        "no first-frame annotation",
+        lambda p: annotation(p, "train-0", 0).unlink(),
+        r"train-0/00000\.png: first-frame annotation is missing",
+    ),
+    (
+        "unknown object id",
+        lambda p: unknown_id(annotation(p, "train-2", 4)),
+        r"train-2/00004\.png: unknown object id 9",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_is_one_clear_error_and_leaves_no_index(project, case):
+    _, damage, message = case
+    config = config_from_dict(CONFIG)
+    split_stage(config, StageRun())
+    damage(project)
+    with pytest.raises(RvosError, match=message) as error:
+        index_stage(config, StageRun())
+    assert "\n" not in str(error.value)
+    assert not paths.LMDB.exists()
+    assert not [p for p in paths.LMDB.parent.iterdir() if p.name.startswith(".lmdb")]
+
+
+def test_interrupted_index_keeps_the_previous_output(project, monkeypatch):
+    run_data_stages()
+    before = sha256(paths.LMDB / "data.mdb")
+    import rvos.data.lmdb_index as lmdb_index
+
+    def explode(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lmdb_index, "encode_video", explode)
+    with pytest.raises(KeyboardInterrupt):
+        index_stage(config_from_dict({**CONFIG, "runtime": {"num_workers": 1}}), StageRun())
+    assert sha256(paths.LMDB / "data.mdb") == before

@@ -1,0 +1,166 @@
+"""Short real trainings: checkpoint format, determinism, resume after a kill, MLflow, DDP on CPU."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from rvos import paths
+from rvos.config import config_from_dict
+from rvos.model.checkpoint import load_model
+from rvos.stage import execute_stage
+from rvos.tracking import StageRun
+from rvos.train import train, train_stage
+from tests.factories import TINY_TRAINING, prepare_project
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def merged(**sections) -> dict:
+    values = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY_TRAINING.items()}
+    for key, value in sections.items():
+        if isinstance(value, dict):
+            values[key] = {**values.get(key, {}), **value}
+        else:
+            values[key] = value
+    return values
+
+
+def weights(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("mode", ["one_shot", "zero_shot"])
+def test_short_training_writes_a_safe_checkpoint_and_curves(tmp_path, monkeypatch, mode):
+    monkeypatch.chdir(tmp_path)
+    values = merged(mode=mode)
+    prepare_project(tmp_path, values)
+    summary = train(config_from_dict(values), StageRun())
+    payload = torch.load(paths.BEST_CHECKPOINT, map_location="cpu", weights_only=True)
+    assert payload["mode"] == mode and payload["input_size"] == [32, 48]
+    assert payload["spec"]["one_shot"] == (mode == "one_shot")
+    model, info = load_model(paths.BEST_CHECKPOINT)
+    assert info["info"]["epoch"] == summary["best_epoch"] in (1, 2)
+    rows = (paths.TRAIN_REPORTS / "curves.csv").read_text().splitlines()
+    assert rows[0] == "epoch,train_loss,val_loss,val_iou,clips_per_s,teacher_forcing"
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
+    assert not list((tmp_path / ".rvos" / "train").glob("*/last.pt"))  # resume state cleared at the end
+
+
+def test_same_params_give_the_same_weights(tmp_path, monkeypatch):
+    results = []
+    for run in ("a", "b"):
+        folder = tmp_path / run
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        prepare_project(folder, merged())
+        train(config_from_dict(merged()), StageRun())
+        results.append(weights(folder / paths.BEST_CHECKPOINT))
+    assert same_weights(*results)
+
+
+def run_training_process(folder: Path) -> subprocess.Popen:
+    env = {**os.environ, "RVOS_TRACKING": "0", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rvos.cli", "train"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_killed_training_resumes_and_ends_like_an_uninterrupted_one(tmp_path, monkeypatch):
+    values = merged(train={"epochs": 4, "teacher_forcing_epochs": 2})
+    folders = {name: tmp_path / name for name in ("straight", "killed")}
+    for folder in folders.values():
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        prepare_project(folder, values, train=8, frames=9)
+    monkeypatch.chdir(tmp_path)
+
+    straight = run_training_process(folders["straight"])
+    assert straight.wait(timeout=600) == 0, straight.stderr.read()
+
+    killed = run_training_process(folders["killed"])
+    state_files = folders["killed"] / ".rvos" / "train"
+    deadline = time.time() + 600
+    while not list(state_files.glob("*/last.pt")):
+        assert killed.poll() is None and time.time() < deadline, "training ended before its first epoch"
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    state = torch.load(next(state_files.glob("*/last.pt")), weights_only=True)
+    assert 1 <= state["epoch"] < 4  # really interrupted mid-training
+    assert not (folders["killed"] / paths.BEST_CHECKPOINT).exists()
+
+    resumed = run_training_process(folders["killed"])
+    _, log = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, log
+    assert "resuming from" in log
+    assert same_weights(
+        weights(folders["straight"] / paths.BEST_CHECKPOINT),
+        weights(folders["killed"] / paths.BEST_CHECKPOINT),
+    )
+    assert (folders["straight"] / paths.TRAIN_REPORTS / "curves.csv").read_text().split("\n")[0] == (
+        folders["killed"] / paths.TRAIN_REPORTS / "curves.csv"
+    ).read_text().split("\n")[0]
+
+
+def test_training_is_tracked_in_mlflow(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    prepare_project(tmp_path, merged())
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("RVOS_TRACKING", "1")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("DVC_EXP_NAME", "tiny-exp")
+    execute_stage("train", train_stage, str(tmp_path / "params.yaml"))
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("rvos")
+    runs = client.search_runs([experiment.experiment_id])
+    parent = next(r for r in runs if r.data.tags.get("dvc.role") == "parent")
+    child = next(r for r in runs if r.data.tags.get("dvc.stage") == "train")
+    assert parent.info.run_name == "tiny-exp" and parent.data.tags["mode"] == "one_shot"
+    assert parent.data.params["train.epochs"] == "2" and parent.data.params["model.hidden_size"] == "16"
+    assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert child.info.status == "FINISHED"
+    history = client.get_metric_history(child.info.run_id, "val_loss")
+    assert [m.step for m in history] == [1, 2]
+    artifacts = [a.path for a in client.list_artifacts(child.info.run_id)]
+    assert "curves.csv" in artifacts
+
+
+def test_ddp_on_two_cpu_processes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    prepare_project(tmp_path, merged(train={"epochs": 1}), train=6)
+    env = {**os.environ, "RVOS_TRACKING": "0", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(ROOT / "stages" / "train.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "DDP: parameters identical on 2 processes" in result.stderr
+    assert (tmp_path / paths.BEST_CHECKPOINT).is_file()
