@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--checkpoint", default="models/rvos.pt", help="model file (default: models/rvos.pt)")
     demo.add_argument("--out", required=True, help="output folder for one palette PNG per frame")
     demo.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    demo.add_argument("--overlay", action="store_true", help="also write <frame>_overlay.jpg previews")
     demo.set_defaults(handler="rvos.demo:demo_command")
 
     convert = commands.add_parser(
