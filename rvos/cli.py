@@ -96,8 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--encoder", required=True, help="original encoder.pt")
     convert.add_argument("--decoder", required=True, help="original decoder.pt")
     convert.add_argument("--out", required=True, help="where to write the converted checkpoint")
-    convert.add_argument("--height", type=int, default=240, help="input height the model expects (240)")
+    convert.add_argument(
+        "--height",
+        type=int,
+        default=240,
+        help="input height: 240 for DAVIS models, 256 for YouTube-VOS (x448)",
+    )
     convert.add_argument("--width", type=int, default=427, help="input width the model expects (427)")
+    convert.add_argument("--max-objects", type=int, default=10, help="object slots (the original used 10)")
     convert.set_defaults(handler="rvos.model.import_original:import_command")
 
     summary = commands.add_parser(
