@@ -79,12 +79,12 @@ def import_original(
 ) -> ModelSpec:
     encoder = strip_parallel_prefix(load_torch(encoder_path, "original encoder state dict"))
     decoder = strip_parallel_prefix(load_torch(decoder_path, "original decoder state dict"))
-    for path, state, probe in (
-        (encoder_path, encoder, "sk5.weight"),
-        (decoder_path, decoder, "conv_out.weight"),
+    for path, state, probe, role in (
+        (encoder_path, encoder, "sk5.weight", "encoder"),
+        (decoder_path, decoder, "conv_out.weight", "decoder"),
     ):
         if probe not in state:
-            raise RvosError(f"{path}: no '{probe}' key: not an original RVOS {path.stem} file")
+            raise RvosError(f"{path}: no '{probe}' key: not an original RVOS {role} file")
     hidden = encoder["sk5.weight"].shape[0]
     gates_in = decoder["clstm_list.0.Gates.weight"].shape[1]
     extra = gates_in - 3 * hidden  # level 0 gate input: skip (hidden) + 2 hidden states (+1 mask)
