@@ -151,6 +151,7 @@ class TrainConfig:
     teacher_forcing_epochs: int = 5  # one-shot "ST+" curriculum: GT previous masks, then own predictions
     clips_per_video: int = 0  # 0: the original's non-overlapping clips; N: N random clips per video
     empty_weight: float = 1.0  # weight of the loss that teaches slots without an object to stay empty
+    precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast (CUDA, and CPUs with native bf16)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:

@@ -33,7 +33,9 @@ class ConvLSTMCell(nn.Module):
         h_spatial, c_spatial = spatial if spatial is not None else (zeros, zeros)
         h_temporal = temporal if temporal is not None else zeros
         parts = [x, mask, h_spatial, h_temporal] if self.mask_input else [x, h_spatial, h_temporal]
-        i, f, o, g = self.gates(torch.cat(parts, dim=1)).chunk(4, dim=1)
+        # Under bf16 autocast the convolution runs in bf16; the gates and the cell state stay in fp32,
+        # because the cell state accumulates over every slot of a frame.
+        i, f, o, g = self.gates(torch.cat(parts, dim=1)).float().chunk(4, dim=1)
         c = torch.sigmoid(f) * c_spatial + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c

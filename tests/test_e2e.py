@@ -1,0 +1,163 @@
+"""End to end: the real dvc.yaml on tiny params in a temporary git repository.
+
+Covers `dvc repro` (twice: the second is a no-op), `dvc exp run -S mode=zero_shot`, queued
+experiments run by two workers, the MLflow runs of all of them, and push / clone / pull through a
+local remote after which `dvc repro` has nothing to do.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+TINY = {
+    "data": {
+        "synthetic": {
+            "train_videos": 4,
+            "val_videos": 2,
+            "min_frames": 6,
+            "max_frames": 8,
+            "height": 64,
+            "width": 96,
+            "max_objects": 2,
+        }
+    },
+    "split": {"valid_fraction": 0.25},
+    "index": {"height": 32, "width": 48},
+    "model": {"hidden_size": 16, "max_objects": 2},
+    "train": {"epochs": 1, "batch_size": 2, "clip_len": 3, "teacher_forcing_epochs": 1},
+    "metrics": {"workers": 1},
+    "runtime": {"threads": 1},
+}
+
+
+def deep_update(base: dict, changes: dict) -> dict:
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def sh(repo: Path, *args: str, timeout: int = 600) -> str:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONPATH": str(repo)}
+    env.pop("RVOS_TRACKING", None)  # the real thing: MLflow on
+    result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, (
+        f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("e2e") / "project"
+    repo.mkdir()
+    for name in ("rvos", "stages"):
+        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore", "pyproject.toml"):
+        shutil.copy(ROOT / name, repo / name)
+    params = deep_update(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "git", "config", "user.email", "ci@example.com")
+    sh(repo, "git", "config", "user.name", "CI")
+    sh(repo, "dvc", "init", "-q")
+    sh(repo, "dvc", "config", "cache.type", "hardlink,symlink")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "tiny pipeline")
+    return repo
+
+
+def metrics_of(repo: Path) -> dict:
+    return json.loads((repo / "reports" / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_pipeline_experiments_tracking_and_remote(repo, tmp_path):
+    # 1. the whole pipeline, then nothing to do
+    sh(repo, "dvc", "repro")
+    for output in (
+        "data/raw/ImageSets/2017/val.txt",
+        "data/splits/test.txt",
+        "data/lmdb/data.mdb",
+        "models/rvos.pt",
+        "outputs/submission.zip",
+        "reports/per_sequence.csv",
+    ):
+        assert (repo / output).exists(), output
+    one_shot = metrics_of(repo)
+    assert 0.0 <= one_shot["J&F"] <= 1.0 and "copy_first_frame" in one_shot["baselines"]
+    assert "Data and pipelines are up to date" in sh(repo, "dvc", "repro")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "pipeline results")
+
+    # 2. an experiment in the workspace: only train and later stages run again
+    out = sh(repo, "dvc", "exp", "run", "-n", "zs", "-S", "mode=zero_shot")
+    assert "Stage 'index' didn't change" in out or "'index' is cached" in out
+    assert metrics_of(repo)["J&F"] >= 0.0
+    diff = sh(repo, "dvc", "metrics", "diff", "main", "--json")
+    assert "reports/metrics.json" in json.loads(diff)
+    sh(repo, "git", "checkout", "--", ".")
+    sh(repo, "dvc", "checkout", "--force")
+
+    # 3. two queued experiments with two workers
+    sh(repo, "dvc", "exp", "run", "--queue", "-n", "q-lr", "-S", "train.lr=0.002")
+    sh(repo, "dvc", "exp", "run", "--queue", "-n", "q-seed", "-S", "seed=5")
+    sh(repo, "dvc", "queue", "start", "-j", "2")
+    deadline = time.time() + 900
+    while True:
+        status = sh(repo, "dvc", "queue", "status")
+        if "Queued" not in status and "Running" not in status:
+            break
+        assert time.time() < deadline, status
+        time.sleep(3)
+    assert status.count("Success") >= 2, status
+    shown = json.loads(sh(repo, "dvc", "exp", "show", "--json"))
+    names = json.dumps(shown)
+    for name in ("zs", "q-lr", "q-seed"):
+        assert name in names
+
+    # 4. MLflow: one finished parent per run, children per stage, final metrics on the parent
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("rvos")
+    runs = client.search_runs([experiment.experiment_id], max_results=500)
+    parents = {r.info.run_name: r for r in runs if r.data.tags.get("dvc.role") == "parent"}
+    assert {"zs", "q-lr", "q-seed"} <= set(parents)
+    assert any(name.startswith("repro-") for name in parents)
+    for name, parent in parents.items():
+        assert parent.info.status == "FINISHED", name
+        assert "J_and_F" in parent.data.metrics, name
+        stages = {
+            r.data.tags["dvc.stage"]
+            for r in runs
+            if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+        }
+        assert {"train", "infer", "metrics"} <= stages, (name, stages)
+    assert parents["zs"].data.tags["mode"] == "zero_shot"
+    assert parents["q-lr"].data.params["train.lr"] == "0.002"
+    assert all(r.info.artifact_uri.startswith((repo / "mlartifacts").as_uri()) for r in runs)
+
+    # 5. push to a local remote; a fresh clone pulls everything and has nothing to re-run
+    remote = tmp_path / "remote"
+    sh(repo, "dvc", "remote", "add", "-d", "local", str(remote))
+    sh(repo, "git", "commit", "-qam", "remote")
+    sh(repo, "dvc", "push")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    sh(clone, "dvc", "pull")
+    assert "Data and pipelines are up to date" in sh(clone, "dvc", "status")
+    assert "Data and pipelines are up to date" in sh(clone, "dvc", "repro")
+    assert metrics_of(clone) == one_shot
