@@ -291,15 +291,17 @@ def make_loaders(
         drop_last=drop_last,
     )
     workers = config.runtime.num_workers
+    # Workers are spawned, not forked: an LMDB environment must not cross a fork (py-lmdb refuses to
+    # reopen a path that the parent had open), while a spawned worker opens its own.
+    loader_options = {
+        "num_workers": workers,
+        "persistent_workers": workers > 0,
+        "multiprocessing_context": "spawn" if workers > 0 else None,
+    }
     train_loader = DataLoader(
-        train_set,
-        batch_size=train.batch_size,
-        sampler=sampler,
-        drop_last=drop_last,
-        num_workers=workers,
-        persistent_workers=workers > 0,
+        train_set, batch_size=train.batch_size, sampler=sampler, drop_last=drop_last, **loader_options
     )
-    valid_loader = DataLoader(valid_set, batch_size=train.batch_size, num_workers=workers)
+    valid_loader = DataLoader(valid_set, batch_size=train.batch_size, **loader_options)
     return train_set, train_loader, valid_loader
 
 

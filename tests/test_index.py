@@ -206,3 +206,17 @@ def test_interrupted_index_keeps_the_previous_output(project, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         index_stage(config_from_dict({**CONFIG, "runtime": {"num_workers": 1}}), StageRun())
     assert sha256(paths.LMDB / "data.mdb") == before
+
+
+def test_dataloader_workers_read_the_lmdb_like_the_main_process(project):
+    import torch
+    from torch.utils.data import DataLoader
+
+    run_data_stages()
+    videos = LmdbVideos(paths.LMDB)
+    videos.frame("val-0", 0)  # the main process has the environment open, as during training
+    dataset = ClipDataset(videos, ["train-0", "train-1", "val-0"], clip_len=3)
+    loader = DataLoader(dataset, batch_size=2, num_workers=2, multiprocessing_context="spawn")
+    batches = list(loader)
+    assert sum(len(b["video"]) for b in batches) == len(dataset)
+    assert torch.equal(batches[0]["masks"][0], dataset[0]["masks"])

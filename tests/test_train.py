@@ -164,3 +164,31 @@ def test_ddp_on_two_cpu_processes(tmp_path, monkeypatch):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "DDP: parameters identical on 2 processes" in result.stderr
     assert (tmp_path / paths.BEST_CHECKPOINT).is_file()
+
+
+def test_missing_imagenet_weights_say_where_to_put_them(tmp_path, monkeypatch):
+    import torchvision
+
+    from rvos.errors import RvosError
+    from rvos.model.encoder import imagenet_weights_file
+    from rvos.train import build_model
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    config = config_from_dict({"model": {"pretrained": "imagenet", "encoder": "resnet18"}})
+    with pytest.raises(RvosError, match=r"resnet18-f37072fd\.pth.*hub/checkpoints|hub/checkpoints.*resnet18"):
+        build_model(config)
+    # a file in the hub cache (as torchvision would have downloaded it) is used, offline
+    reference = torchvision.models.resnet18(weights=None)
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.save(reference.state_dict(), cache / imagenet_weights_file("resnet18"))
+    model = build_model(config)
+    assert torch.equal(model.encoder.layer3[0].conv1.weight, reference.layer3[0].conv1.weight)
+    # an explicit path wins, and a file of another network is refused
+    other = tmp_path / "resnet34.pth"
+    torch.save(torchvision.models.resnet34(weights=None).state_dict(), other)
+    bad = config_from_dict(
+        {"model": {"pretrained": "imagenet", "encoder": "resnet18", "weights_path": str(other)}}
+    )
+    with pytest.raises(RvosError, match="not resnet18 weights"):
+        build_model(bad)
