@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
         "metrics", help="our evaluation vs the official code on DAVIS-val-sized data"
     )
     metrics.add_argument("--official", help="checkout of davisvideochallenge/davis2017-evaluation")
+    metrics.add_argument(
+        "--official-python",
+        help="interpreter with the official code's needs (scikit-image); default: this one",
+    )
     metrics.add_argument("--workdir", default=".bench/metrics", help="where the generated data goes")
     metrics.add_argument("--repeats", type=int, default=3)
     metrics.set_defaults(handler="rvos.metrics.bench:bench_metrics_command")

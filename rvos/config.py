@@ -141,7 +141,7 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 10
+    epochs: int = 12
     batch_size: int = 4
     clip_len: int = 5
     lr: float = 1.0e-3  # decoder + skip reductions
@@ -151,6 +151,7 @@ class TrainConfig:
     teacher_forcing_epochs: int = 5  # one-shot "ST+" curriculum: GT previous masks, then own predictions
     clips_per_video: int = 0  # 0: the original's non-overlapping clips; N: N random clips per video
     empty_weight: float = 1.0  # weight of the loss that teaches slots without an object to stay empty
+    overlap_weight: float = 3.0  # zero-shot: weight of the loss on two slots covering the same pixels
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast (CUDA, and CPUs with native bf16)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

@@ -49,6 +49,23 @@ def frame_loss(
     return loss
 
 
+def slot_overlap_loss(probs: torch.Tensor) -> torch.Tensor:
+    """(B, S, H, W) -> mean soft IoU between every pair of slots of a frame.
+
+    Zero-shot only: nothing in soft IoU stops two slots from segmenting the same salient object (the
+    later slot simply misses its own target). This term makes duplicates cost directly; objects do
+    not overlap in the masks, so a correct prediction pays nothing.
+    """
+    slots = probs.shape[1]
+    if slots < 2:
+        return probs.new_zeros(())
+    first, second = torch.triu_indices(slots, slots, offset=1, device=probs.device)
+    a, b = probs[:, first], probs[:, second]  # (B, pairs, H, W)
+    intersection = (a * b).sum(dim=(-2, -1))
+    union = (a + b - a * b).sum(dim=(-2, -1))
+    return (intersection / (union + _EPS)).mean()
+
+
 def match_slots(
     probs: torch.Tensor,  # (S, H, W) predictions of one clip's first frame
     targets: torch.Tensor,  # (N, H, W) the N ground-truth objects of that frame

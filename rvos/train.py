@@ -5,7 +5,8 @@
 - One-shot: slot k is object k+1. Epochs < `teacher_forcing_epochs` feed the ground-truth mask of the
   previous frame, later ones the model's own detached prediction (the original's "ST+").
 - Zero-shot: slots are matched to the objects of each clip's first frame (Hungarian), and that
-  matching is kept for the clip's later frames.
+  matching is kept for the clip's later frames. A pairwise overlap term (`overlap_weight`) makes two
+  slots segmenting the same object cost directly.
 - Two Adam groups: decoder + skip reductions (lr, weight_decay) and encoder (encoder_lr, ...).
 - Each epoch ends with validation on the `valid` split (never the scored `test` split); the checkpoint
   with the lowest validation loss is `models/rvos.pt`; curves go to `reports/train/curves.csv`.
@@ -19,7 +20,7 @@ import json
 import logging
 import math
 import time
-from contextlib import nullcontext
+from dataclasses import dataclass
 
 import torch
 from filelock import FileLock
@@ -33,7 +34,7 @@ from rvos.config import Config, config_to_dict
 from rvos.data.dataset import ClipDataset, LmdbVideos
 from rvos.data.split import read_list
 from rvos.distributed import Distributed, check_replicas_agree, init_distributed, shutdown_distributed
-from rvos.losses import frame_loss, match_slots
+from rvos.losses import frame_loss, match_slots, slot_overlap_loss
 from rvos.model.checkpoint import load_torch, model_payload, save_torch
 from rvos.model.encoder import load_imagenet_weights
 from rvos.model.rvos import RVOS, ModelSpec
@@ -112,7 +113,7 @@ def one_shot_slot_ids(objects: torch.Tensor, num_slots: int) -> torch.Tensor:
 
 
 def zero_shot_slot_ids(first_probs: torch.Tensor, first_masks: torch.Tensor, num_slots: int) -> torch.Tensor:
-    """Hungarian-match each clip's first-frame objects to its first slots -> (B, S) id per slot."""
+    """Hungarian-match each clip's first-frame objects to its first slots -> (B, S) object id per slot."""
     slot_ids = torch.zeros(first_masks.shape[0], num_slots, dtype=torch.long, device=first_masks.device)
     for b in range(first_masks.shape[0]):
         ids = [int(i) for i in torch.unique(first_masks[b]) if i > 0][:num_slots]
@@ -124,6 +125,15 @@ def zero_shot_slot_ids(first_probs: torch.Tensor, first_masks: torch.Tensor, num
     return slot_ids
 
 
+@dataclass(frozen=True)
+class ClipPolicy:
+    """How clips are fed and scored in one epoch (training) or in validation."""
+
+    empty_weight: float
+    overlap_weight: float = 0.0  # zero-shot: cost of two slots covering the same pixels
+    teacher_forcing: bool = False  # one-shot: ground-truth previous masks instead of predictions
+
+
 def num_slots_for(batch: dict, spec: ModelSpec) -> int:
     """One-shot decodes only up to the highest object id in the batch; zero-shot needs every slot."""
     if not spec.one_shot:
@@ -133,12 +143,7 @@ def num_slots_for(batch: dict, spec: ModelSpec) -> int:
 
 
 def run_clips(
-    model: torch.nn.Module,
-    spec: ModelSpec,
-    batch: dict,
-    device: torch.device,
-    teacher_forcing: bool,
-    empty_weight: float,
+    model: torch.nn.Module, spec: ModelSpec, batch: dict, device: torch.device, policy: ClipPolicy
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward a batch of clips -> (loss, probs (B,T,S,H,W), targets, active (B,S))."""
     images = batch["images"].to(device, non_blocking=True).float() / 255.0
@@ -147,7 +152,7 @@ def run_clips(
     if spec.one_shot:
         slot_ids = one_shot_slot_ids(batch["objects"].to(device), num_slots)
         targets = slot_targets(masks, slot_ids)
-        logits = model(images, num_slots, targets, teacher_forcing)
+        logits = model(images, num_slots, targets, policy.teacher_forcing)
         active = slot_ids > 0
     else:
         logits = model(images, num_slots)
@@ -155,7 +160,10 @@ def run_clips(
         targets = slot_targets(masks, slot_ids)
         active = torch.ones_like(slot_ids, dtype=torch.bool)
     probs = torch.sigmoid(logits.float())
-    loss = sum(frame_loss(probs[:, t], targets[:, t], active, empty_weight) for t in range(probs.shape[1]))
+    frames = range(probs.shape[1])
+    loss = sum(frame_loss(probs[:, t], targets[:, t], active, policy.empty_weight) for t in frames)
+    if not spec.one_shot and policy.overlap_weight > 0:
+        loss = loss + policy.overlap_weight * sum(slot_overlap_loss(probs[:, t]) for t in frames)
     return loss, probs, targets, active
 
 
@@ -178,8 +186,7 @@ def train_one_epoch(
     loader: DataLoader,
     optimizers: list,
     device: torch.device,
-    teacher_forcing: bool,
-    empty_weight: float,
+    policy: ClipPolicy,
     show_progress: bool,
     epoch: int,
     precision: str,
@@ -190,7 +197,7 @@ def train_one_epoch(
     progress = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", disable=not show_progress)
     for batch in progress:
         with autocast_for(device, precision):
-            loss, *_ = run_clips(model, spec, batch, device, teacher_forcing, empty_weight)
+            loss, *_ = run_clips(model, spec, batch, device, policy)
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -212,15 +219,19 @@ def validate(
     loader: DataLoader,
     device: torch.device,
     empty_weight: float,
+    overlap_weight: float,
     show_progress: bool,
     precision: str,
 ) -> tuple[float, float]:
-    """Validation as inference runs: one-shot feeds its own predictions. -> (mean clip loss, mean IoU)."""
+    """Validation as inference runs: one-shot feeds its own predictions, zero-shot slots are matched.
+
+    -> (mean clip loss, mean IoU)."""
+    policy = ClipPolicy(empty_weight, overlap_weight)
     model.eval()
     total, clips, iou_sum, iou_count = 0.0, 0, 0.0, 0
     for batch in tqdm(loader, desc="validate", unit="batch", disable=not show_progress, leave=False):
         with autocast_for(device, precision):
-            loss, probs, targets, active = run_clips(model, model.spec, batch, device, False, empty_weight)
+            loss, probs, targets, active = run_clips(model, model.spec, batch, device, policy)
         total, clips = total + loss.item() * len(probs), clips + len(probs)
         batch_iou, batch_count = mean_iou(probs, targets, active)
         iou_sum, iou_count = iou_sum + batch_iou, iou_count + batch_count
@@ -337,7 +348,7 @@ def train(config: Config, run: StageRun) -> dict:
     input_size = (videos.height, videos.width)
 
     resume = ResumeState(resume_key(config, videos))
-    lock = FileLock(str(resume.folder) + ".lock") if ddp.is_main else nullcontext()
+    lock = FileLock(str(resume.folder) + ".lock") if ddp.is_main else contextlib.nullcontext()
     resume.folder.parent.mkdir(parents=True, exist_ok=True)
     with lock:
         state = resume.load()
@@ -365,22 +376,31 @@ def train(config: Config, run: StageRun) -> dict:
         for epoch in range(start_epoch, config.train.epochs):
             train_set.set_epoch(epoch)
             train_loader.sampler.set_epoch(epoch)
-            teacher_forcing = epoch < config.train.teacher_forcing_epochs
+            policy = ClipPolicy(
+                config.train.empty_weight,
+                config.train.overlap_weight,
+                teacher_forcing=epoch < config.train.teacher_forcing_epochs,
+            )
             train_loss, speed = train_one_epoch(
                 network,
                 model.spec,
                 train_loader,
                 optimizers,
                 device,
-                teacher_forcing,
-                config.train.empty_weight,
+                policy,
                 ddp.is_main,
                 epoch,
                 config.train.precision,
             )
             if ddp.is_main:
                 val_loss, val_iou = validate(
-                    model, valid_loader, device, config.train.empty_weight, True, config.train.precision
+                    model,
+                    valid_loader,
+                    device,
+                    config.train.empty_weight,
+                    config.train.overlap_weight,
+                    True,
+                    config.train.precision,
                 )
                 entry = {
                     "epoch": epoch + 1,
@@ -388,7 +408,7 @@ def train(config: Config, run: StageRun) -> dict:
                     "val_loss": val_loss,
                     "val_iou": val_iou,
                     "clips_per_s": speed,
-                    "teacher_forcing": teacher_forcing,
+                    "teacher_forcing": policy.teacher_forcing,
                 }
                 history.append(entry)
                 log.info(

@@ -139,13 +139,15 @@ def test_pipeline_experiments_tracking_and_remote(repo, tmp_path):
     assert any(name.startswith("repro-") for name in parents)
     for name, parent in parents.items():
         assert parent.info.status == "FINISHED", name
-        assert "J_and_F" in parent.data.metrics, name
-        stages = {
-            r.data.tags["dvc.stage"]
-            for r in runs
-            if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
-        }
-        assert {"train", "infer", "metrics"} <= stages, (name, stages)
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        stages = {r.data.tags["dvc.stage"] for r in children}
+        assert "train" in stages, (name, stages)  # its params changed, so train really ran
+        assert all(r.info.status == "FINISHED" for r in children), name
+        # A stage that DVC restores from its run-cache runs no code and logs nothing (same inputs,
+        # same outputs); when the metrics stage did run, its numbers are on the parent.
+        if "metrics" in stages:
+            assert "J_and_F" in parent.data.metrics, name
+    assert "J_and_F" in parents["zs"].data.metrics
     assert parents["zs"].data.tags["mode"] == "zero_shot"
     assert parents["q-lr"].data.params["train.lr"] == "0.002"
     assert all(r.info.artifact_uri.startswith((repo / "mlartifacts").as_uri()) for r in runs)

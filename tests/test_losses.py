@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from rvos.losses import EMPTY_SMOOTHING, empty_slot_loss, frame_loss, match_slots, soft_iou_loss
+from rvos.losses import (
+    EMPTY_SMOOTHING,
+    empty_slot_loss,
+    frame_loss,
+    match_slots,
+    slot_overlap_loss,
+    soft_iou_loss,
+)
 
 
 def square(size: int, top: int, left: int, side: int) -> torch.Tensor:
@@ -50,3 +57,13 @@ def test_hungarian_matching_recovers_a_permutation_within_the_first_slots():
     probs = torch.stack([objects[2], objects[0], objects[1], objects[0]])
     assert match_slots(probs, objects) == [1, 2, 0]
     assert match_slots(probs, objects[:0]) == []
+
+
+def test_overlap_loss_charges_duplicate_slots_only():
+    a, b = square(12, 0, 0, 4), square(12, 6, 6, 4)
+    disjoint = torch.stack([a, b, torch.zeros(12, 12)])[None]
+    assert slot_overlap_loss(disjoint).item() == pytest.approx(0.0, abs=1e-6)
+    duplicate = torch.stack([a, a, torch.zeros(12, 12)])[None]
+    # pairs (0,1) IoU 1, (0,2) and (1,2) 0 -> mean 1/3
+    assert slot_overlap_loss(duplicate).item() == pytest.approx(1 / 3, abs=1e-5)
+    assert slot_overlap_loss(a[None, None]).item() == 0.0

@@ -9,11 +9,12 @@ Both tasks are timed with `evaluate_davis` (median of `--repeats`). With `--offi
 davisvideochallenge/davis2017-evaluation) its `evaluation_method.py` is timed on the same data in a
 subprocess, its CSVs are compared byte for byte with ours, and one more (untimed) run through its Python
 API checks every per-object value at full precision. The official code needs scikit-image, which is
-not a dependency of this project: point RVOS_OFFICIAL_PYTHON at an interpreter that has it, e.g.
+not a dependency of this project: pass `--official-python` (or set RVOS_OFFICIAL_PYTHON) to an
+interpreter that has it, e.g.
 
     python3.11 -m venv /tmp/davis-eval-venv
     /tmp/davis-eval-venv/bin/pip install numpy pillow opencv-python-headless scikit-image pandas scipy tqdm
-    RVOS_OFFICIAL_PYTHON=/tmp/davis-eval-venv/bin/python rvos bench metrics --official /path/to/checkout
+    rvos bench metrics --official /path/to/checkout --official-python /tmp/davis-eval-venv/bin/python
 """
 
 import argparse
@@ -302,6 +303,8 @@ def _table(rows: list[dict]) -> str:
 
 def bench_metrics_command(args: argparse.Namespace) -> None:
     """`rvos bench metrics [--official DIR] [--workdir DIR] [--repeats N]`."""
+    if getattr(args, "official_python", None):
+        os.environ[OFFICIAL_PYTHON_ENV] = args.official_python
     workdir = Path(args.workdir)
     official = Path(args.official).resolve() if args.official else None
     if official is not None and not (official / "evaluation_method.py").is_file():
