@@ -17,7 +17,7 @@ from rvos.data.dataset import ClipDataset, LmdbVideos, RawVideos
 from rvos.data.split import dataset_layout, read_list
 from rvos.losses import frame_loss
 from rvos.model.rvos import PAPER_SPEC, RVOS, ModelSpec
-from rvos.train import resolve_device
+from rvos.train import autocast_for, resolve_device
 
 
 def median_rate(run: Callable[[], int], repeats: int) -> tuple[float, list[float]]:
@@ -78,9 +78,9 @@ def _training_step(
     images: torch.Tensor,
     masks: torch.Tensor,
     device: torch.device,
+    precision: str,
 ) -> None:
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
-    with autocast:
+    with autocast_for(device, precision):
         logits = model(images, masks.shape[2], masks if model.spec.one_shot else None, teacher_forcing=True)
     probs = torch.sigmoid(logits.float())
     active = torch.ones(masks.shape[0], masks.shape[2], dtype=torch.bool, device=device)
@@ -91,7 +91,13 @@ def _training_step(
 
 
 def time_training(
-    spec: ModelSpec, size: tuple[int, int], batch: int, clip_len: int, device: torch.device, steps: int
+    spec: ModelSpec,
+    size: tuple[int, int],
+    batch: int,
+    clip_len: int,
+    device: torch.device,
+    precision: str,
+    steps: int,
 ) -> tuple[float, list[float]]:
     """Median training clips/s of one model on random clips (after one warm-up step)."""
     torch.manual_seed(0)
@@ -101,7 +107,7 @@ def time_training(
     masks = (torch.rand(batch, clip_len, spec.max_objects, *size, device=device) > 0.9).float()
 
     def step() -> int:
-        _training_step(model, optimizer, images, masks, device)
+        _training_step(model, optimizer, images, masks, device, precision)
         if device.type == "cuda":
             torch.cuda.synchronize()
         return batch
@@ -123,12 +129,13 @@ def bench_train_command(args: argparse.Namespace) -> None:
     }
     batch, clip_len = config.train.batch_size, config.train.clip_len
     results = {
-        name: time_training(spec, size, batch, clip_len, device, args.steps)
+        name: time_training(spec, size, batch, clip_len, device, config.train.precision, args.steps)
         for name, (spec, size) in presets.items()
     }
     anchor = results["params"][0]
     print(
         f"train: batch {batch} clips x {clip_len} frames, {config.mode}, {device}, "
+        f"train.precision {config.train.precision}, "
         f"median of {args.steps} steps"
     )
     for name, (median, rates) in results.items():
