@@ -7,7 +7,6 @@ run and calls `rvos.data.sources.download_stage`. The same stage runs as `rvos d
 """
 
 from rvos.data.sources import download_stage
-
 from rvos.stage import run_stage
 
 if __name__ == "__main__":

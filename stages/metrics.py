@@ -7,7 +7,6 @@ run and calls `rvos.metrics.stage.metrics_stage`. The same stage runs as `rvos m
 """
 
 from rvos.metrics.stage import metrics_stage
-
 from rvos.stage import run_stage
 
 if __name__ == "__main__":
