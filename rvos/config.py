@@ -148,6 +148,7 @@ class TrainConfig:
     weight_decay: float = 1.0e-6
     encoder_lr: float = 1.0e-6
     encoder_weight_decay: float = 1.0e-6
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # per-epoch lr factor (original: constant)
     teacher_forcing_epochs: int = 5  # one-shot "ST+" curriculum: GT previous masks, then own predictions
     clips_per_video: int = 0  # 0: the original's non-overlapping clips; N: N random clips per video
     empty_weight: float = 1.0  # weight of the loss that teaches slots without an object to stay empty

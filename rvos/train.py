@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from rvos import paths
 from rvos.atomic import write_text_atomic
-from rvos.config import Config, config_to_dict
+from rvos.config import Config, TrainConfig, config_to_dict
 from rvos.data.dataset import ClipDataset, LmdbVideos
 from rvos.data.split import read_list
 from rvos.distributed import Distributed, check_replicas_agree, init_distributed, shutdown_distributed
@@ -43,7 +43,7 @@ from rvos.tracking import StageRun, project_root
 log = logging.getLogger(__name__)
 
 CURVES = paths.TRAIN_REPORTS / "curves.csv"
-CURVE_FIELDS = ["epoch", "train_loss", "val_loss", "val_iou", "clips_per_s", "teacher_forcing"]
+CURVE_FIELDS = ["epoch", "train_loss", "val_loss", "val_iou", "clips_per_s", "teacher_forcing", "lr"]
 
 
 # --------------------------------------------------------------------------------- set-up helpers
@@ -95,6 +95,22 @@ def build_optimizers(model: RVOS, config: Config) -> list[torch.optim.Optimizer]
             model.encoder_parameters(), lr=train.encoder_lr, weight_decay=train.encoder_weight_decay
         ),
     ]
+
+
+def set_epoch_lr(optimizers: list[torch.optim.Optimizer], train: TrainConfig, epoch: int) -> float:
+    """Set every group's lr for `epoch` from its base lr; -> the factor applied.
+
+    A pure function of the epoch (no scheduler state), so a resumed run gets the same lrs.
+    `cosine` decays from the base lr to 0 after the last epoch.
+    """
+    factor = 1.0
+    if train.lr_schedule == "cosine":
+        factor = 0.5 * (1.0 + math.cos(math.pi * epoch / train.epochs))
+    bases = [train.lr, train.encoder_lr]
+    for optimizer, base in zip(optimizers, bases, strict=True):
+        for group in optimizer.param_groups:
+            group["lr"] = base * factor
+    return factor
 
 
 # ------------------------------------------------------------------------------ targets and loss
@@ -376,6 +392,7 @@ def train(config: Config, run: StageRun) -> dict:
         for epoch in range(start_epoch, config.train.epochs):
             train_set.set_epoch(epoch)
             train_loader.sampler.set_epoch(epoch)
+            lr_factor = set_epoch_lr(optimizers, config.train, epoch)
             policy = ClipPolicy(
                 config.train.empty_weight,
                 config.train.overlap_weight,
@@ -409,6 +426,7 @@ def train(config: Config, run: StageRun) -> dict:
                     "val_iou": val_iou,
                     "clips_per_s": speed,
                     "teacher_forcing": policy.teacher_forcing,
+                    "lr": config.train.lr * lr_factor,
                 }
                 history.append(entry)
                 log.info(
