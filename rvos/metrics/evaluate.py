@@ -236,7 +236,7 @@ def evaluate_davis(
     """Score `results_dir` (<sequence>/<frame>.png id maps) against DAVIS ground truth; write the reports.
 
     Returns the metrics.json content: "global" (J&F-Mean, J/F Mean, Recall, Decay), "per_object"
-    (label -> the six statistics), "matching" (unsupervised), counts and the wall time. With
+    (label -> the six statistics), "matching" (unsupervised) and counts. With
     workers > 1 the sequences are scored in "spawn" processes, so a script calling this needs the
     usual `if __name__ == "__main__":` guard.
     """
