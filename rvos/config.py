@@ -112,8 +112,10 @@ class ModelConfig:
     kernel_size: int = 3
     max_objects: int = 5  # object slots decoded per frame (10 in the paper)
     dropout: float = 0.0
+    feedback_threshold: float = 0.2  # one-shot masks fed back binarized at this probability; 0 = soft
 
     def __post_init__(self) -> None:
+        _check(0.0 <= self.feedback_threshold < 1.0, "feedback_threshold must be in [0, 1)")
         _check(self.hidden_size >= 8 and self.hidden_size % 8 == 0, "hidden_size must be a multiple of 8")
         _check(self.kernel_size % 2 == 1, "kernel_size must be odd")
         _check(1 <= self.max_objects <= 255, "max_objects must be in 1..255")

@@ -4,7 +4,8 @@
   carrying the temporal state of every slot.
 - One-shot: object k lives in slot k-1. It is given on its first annotated frame (frame 0 in DAVIS;
   later for YouTube-VOS objects that appear mid-video): its mask is written into the slot's
-  previous-mask input there, and from then on the slot receives its own soft prediction. Only as
+  previous-mask input there, and from then on the slot receives its own prediction (soft, or binarized
+  at `model.feedback_threshold`, as in training). Only as
   many slots as the highest object id are decoded.
 - Zero-shot: every slot is decoded without masks; slots that are non-empty on some frame become the
   proposals (at most `max_proposals`), numbered 1..P in slot order.
@@ -104,7 +105,7 @@ def predict_video(
                 for obj in given.get(t, []):
                     frame_probs[0, obj - 1] = prev[0, obj - 1]  # a given object's mask is the annotation
                 frame_probs[0, ~started.to(device)] = 0.0  # objects not introduced yet
-                prev = frame_probs
+                prev = model.feedback(frame_probs)
             probs[t] = frame_probs[0].half().cpu()
     return VideoPrediction(probs, slot_ids, given)
 

@@ -91,6 +91,7 @@ def test_original_checkpoints_convert_and_keep_every_weight(tmp_path, resnet, hi
         "max_objects": 10,
         "one_shot": one_shot,
         "dropout": 0.0,
+        "feedback_threshold": 0.0,  # the original feeds soft masks back
     }
     model, _ = load_model(out)
     state = model.state_dict()

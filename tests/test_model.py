@@ -143,3 +143,19 @@ def test_teacher_forcing_feeds_ground_truth_and_gradients_reach_the_encoder():
     free.sigmoid().mean().backward()
     assert model.encoder.conv1.weight.grad.abs().sum() > 0
     assert model.skips.convs[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.3])
+def test_own_predictions_are_fed_back_soft_or_binarized_at_the_threshold(threshold):
+    torch.manual_seed(0)
+    model = RVOS(ModelSpec("resnet18", 16, 3, 2, True, feedback_threshold=threshold)).eval()
+    probs = torch.tensor([0.1, 0.29, 0.31, 0.9]).view(1, 1, 2, 2)
+    expected = probs if threshold == 0 else torch.tensor([0.0, 0.0, 1.0, 1.0]).view(1, 1, 2, 2)
+    assert torch.equal(model.feedback(probs), expected)
+
+    fed = []
+    decode = model.decode
+    model.decode = lambda *args: fed.append(args[3]) or decode(*args)
+    images = torch.rand(1, 2, 3, H, W)
+    logits = model(images, 2, torch.zeros(1, 2, 2, H, W), teacher_forcing=False)
+    assert torch.equal(fed[1], model.feedback(torch.sigmoid(logits[:, 0])))

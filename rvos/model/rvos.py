@@ -30,6 +30,7 @@ class ModelSpec:
     max_objects: int = 5
     one_shot: bool = True
     dropout: float = 0.0
+    feedback_threshold: float = 0.0  # 0: soft masks fed back (the original; checkpoints without it)
 
     @classmethod
     def from_config(cls, model: ModelConfig, mode: str) -> "ModelSpec":
@@ -40,6 +41,7 @@ class ModelSpec:
             max_objects=model.max_objects,
             one_shot=mode == "one_shot",
             dropout=model.dropout,
+            feedback_threshold=model.feedback_threshold,
         )
 
     def to_dict(self) -> dict:
@@ -71,6 +73,17 @@ class RVOS(nn.Module):
         self.decoder = RecurrentDecoder(spec.hidden_size, spec.kernel_size, spec.one_shot, spec.dropout)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def feedback(self, probs: torch.Tensor) -> torch.Tensor:
+        """(N, S, H, W) probabilities of frame t -> the previous-mask input of frame t+1.
+
+        The original feeds the soft probabilities back. A model that is slightly unsure at an
+        object's border then sees a fainter mask each frame, and over a long video the object
+        erodes away; a mask binarized at a low threshold keeps the whole object.
+        """
+        if self.spec.feedback_threshold > 0:
+            return (probs > self.spec.feedback_threshold).to(probs.dtype)
+        return probs
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         return list(self.encoder.parameters())
@@ -121,7 +134,8 @@ class RVOS(nn.Module):
 
         One-shot input masks follow the original training: frame 0 receives its own ground truth;
         frame t > 0 receives the ground truth of frame t-1 (teacher forcing) or the detached
-        sigmoid of its own prediction for frame t-1 (the "ST+" curriculum and validation).
+        sigmoid of its own prediction for frame t-1, through `feedback` (the "ST+" curriculum and
+        validation).
         The encoder runs once on all B*T frames.
         """
         B, T = images.shape[:2]
@@ -133,7 +147,7 @@ class RVOS(nn.Module):
             logits, temporal = self.decode([f[:, t] for f in features], num_slots, size, prev, temporal)
             outputs.append(logits)
             if self.spec.one_shot:
-                prev = given_masks[:, t] if teacher_forcing else torch.sigmoid(logits).detach()
+                prev = given_masks[:, t] if teacher_forcing else self.feedback(torch.sigmoid(logits).detach())
         return torch.stack(outputs, dim=1)
 
 
