@@ -112,7 +112,8 @@ class ModelConfig:
     kernel_size: int = 3
     max_objects: int = 5  # object slots decoded per frame (10 in the paper)
     dropout: float = 0.0
-    feedback_threshold: float = 0.2  # one-shot masks fed back binarized at this probability; 0 = soft
+    feedback_threshold: float = 0.2  # own masks fed back binarized at this probability; 0 = soft
+    zero_shot_mask_input: bool = True  # zero-shot slots also read their previous mask; False = original
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.feedback_threshold < 1.0, "feedback_threshold must be in [0, 1)")

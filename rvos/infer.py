@@ -7,8 +7,9 @@
   previous-mask input there, and from then on the slot receives its own prediction (soft, or binarized
   at `model.feedback_threshold`, as in training). Only as
   many slots as the highest object id are decoded.
-- Zero-shot: every slot is decoded without masks; slots that are non-empty on some frame become the
-  proposals (at most `max_proposals`), numbered 1..P in slot order.
+- Zero-shot: every slot is decoded, without masks or (`zero_shot_mask_input`) with its own previous
+  prediction; slots that are non-empty on some frame become the proposals (at most `max_proposals`),
+  numbered 1..P in slot order.
 - Each frame's id map takes, per pixel, the most probable slot above the threshold, computed from
   the logits upsampled to the video's original resolution.
 """
@@ -85,7 +86,7 @@ def predict_video(
         given, num_slots, slot_ids = {}, spec.max_objects, list(range(1, spec.max_objects + 1))
 
     probs = torch.zeros(T, num_slots, h, w, dtype=torch.float16)
-    prev = torch.zeros(1, num_slots, h, w, device=device) if spec.one_shot else None
+    prev = torch.zeros(1, num_slots, h, w, device=device) if spec.takes_masks else None
     started = torch.zeros(num_slots, dtype=torch.bool)
     temporal = None
     for chunk_start in range(0, T, ENCODER_CHUNK):
@@ -105,6 +106,7 @@ def predict_video(
                 for obj in given.get(t, []):
                     frame_probs[0, obj - 1] = prev[0, obj - 1]  # a given object's mask is the annotation
                 frame_probs[0, ~started.to(device)] = 0.0  # objects not introduced yet
+            if spec.takes_masks:
                 prev = model.feedback(frame_probs)
             probs[t] = frame_probs[0].half().cpu()
     return VideoPrediction(probs, slot_ids, given)

@@ -75,6 +75,20 @@ def test_zero_shot_keeps_non_empty_slots_as_numbered_proposals():
     assert prediction.slot_ids == [0, 1, 0, 0, 0]
 
 
+@pytest.mark.parametrize("mask_input", [False, True])
+def test_zero_shot_inference_matches_the_training_forward_pass(mask_input):
+    # Whole-video inference (chunked encoder, one frame at a time) must run the same recurrence as
+    # training: with mask input, an empty mask on frame 0 and the slot's own fed-back mask after it.
+    torch.manual_seed(0)
+    spec = ModelSpec("resnet18", 16, 3, 3, False, feedback_threshold=0.4, zero_shot_mask_input=mask_input)
+    net = RVOS(spec).eval()
+    video = frames(4)
+    prediction = predict_video(net, video, None, torch.device("cpu"))
+    with torch.no_grad():
+        expected = torch.sigmoid(net(torch.from_numpy(video).permute(0, 3, 1, 2)[None].float() / 255, 3))
+    assert torch.allclose(prediction.probs.float(), expected[0], atol=2e-3)
+
+
 def test_id_maps_are_at_original_resolution_with_the_given_frame_pasted():
     probs = torch.zeros(2, 2, H, W, dtype=torch.float16)
     probs[:, 0, :16] = 0.9

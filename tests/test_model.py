@@ -159,3 +159,21 @@ def test_own_predictions_are_fed_back_soft_or_binarized_at_the_threshold(thresho
     images = torch.rand(1, 2, 3, H, W)
     logits = model(images, 2, torch.zeros(1, 2, 2, H, W), teacher_forcing=False)
     assert torch.equal(fed[1], model.feedback(torch.sigmoid(logits[:, 0])))
+
+
+def test_zero_shot_mask_input_starts_empty_and_then_feeds_own_predictions():
+    torch.manual_seed(0)
+    spec = ModelSpec("resnet18", 16, 3, 2, False, feedback_threshold=0.3, zero_shot_mask_input=True)
+    model = RVOS(spec).eval()
+    original = small_model(False, slots=2)
+    assert spec.takes_masks and not original.spec.takes_masks
+    extra = sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in original.parameters())
+    assert extra == sum(cell.gates.out_channels * 9 for cell in model.decoder.cells)  # one mask channel
+
+    fed = []
+    decode = model.decode
+    model.decode = lambda *args: fed.append(args[3]) or decode(*args)
+    images = torch.rand(1, 3, 3, H, W)
+    logits = model(images, 2, torch.ones(1, 3, 2, H, W))  # given masks are ignored in zero-shot
+    assert torch.equal(fed[0], torch.zeros(1, 2, H, W))
+    assert torch.equal(fed[2], model.feedback(torch.sigmoid(logits[:, 1])))

@@ -3,8 +3,10 @@
 Two recurrences:
 - spatial: slot s-1 -> slot s within a frame (full (h, c) per level), so slots are decoded in order;
 - temporal: frame f-1 -> frame f for the same slot (h per level, as an extra gate input).
-The one-shot variant also feeds each slot its soft mask from the previous frame, max-pooled to every
-decoder level; the zero-shot variant has no mask input.
+The one-shot variant also feeds each slot its mask from the previous frame, max-pooled to every
+decoder level. The original zero-shot variant has no mask input; with `zero_shot_mask_input` its
+slots get their own previous-frame prediction the same way (an empty mask on the first frame), so a
+slot keeps the object it found instead of relying on the hidden state alone.
 """
 
 from dataclasses import asdict, dataclass
@@ -31,6 +33,12 @@ class ModelSpec:
     one_shot: bool = True
     dropout: float = 0.0
     feedback_threshold: float = 0.0  # 0: soft masks fed back (the original; checkpoints without it)
+    zero_shot_mask_input: bool = False  # False: the original zero-shot decoder, no mask input
+
+    @property
+    def takes_masks(self) -> bool:
+        """Whether each slot's ConvLSTM gates read a previous-frame mask."""
+        return self.one_shot or self.zero_shot_mask_input
 
     @classmethod
     def from_config(cls, model: ModelConfig, mode: str) -> "ModelSpec":
@@ -42,6 +50,7 @@ class ModelSpec:
             one_shot=mode == "one_shot",
             dropout=model.dropout,
             feedback_threshold=model.feedback_threshold,
+            zero_shot_mask_input=mode == "zero_shot" and model.zero_shot_mask_input,
         )
 
     def to_dict(self) -> dict:
@@ -70,7 +79,7 @@ class RVOS(nn.Module):
         self.spec = spec
         self.encoder = ResNetTrunk(spec.encoder)
         self.skips = SkipReductions(TRUNK_CHANNELS[spec.encoder], spec.hidden_size, spec.kernel_size)
-        self.decoder = RecurrentDecoder(spec.hidden_size, spec.kernel_size, spec.one_shot, spec.dropout)
+        self.decoder = RecurrentDecoder(spec.hidden_size, spec.kernel_size, spec.takes_masks, spec.dropout)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -101,7 +110,7 @@ class RVOS(nn.Module):
         features: list[torch.Tensor],  # from encode(), batch N
         num_slots: int,
         out_size: tuple[int, int],
-        prev_masks: torch.Tensor | None = None,  # (N, num_slots, H, W) soft masks, one-shot only
+        prev_masks: torch.Tensor | None = None,  # (N, num_slots, H, W) masks, if spec.takes_masks
         temporal: TemporalState | None = None,  # from the previous frame; None on a clip's first frame
     ) -> tuple[torch.Tensor, TemporalState]:
         """Decode slots 0..num_slots-1 of one frame -> logits (N, num_slots, H, W) and the new state.
@@ -109,9 +118,9 @@ class RVOS(nn.Module):
         Decoding fewer slots than max_objects gives the same logits for those slots, because
         information only flows from lower to higher slot indices.
         """
-        if self.spec.one_shot and prev_masks is None:
-            raise ValueError("the one-shot model needs the previous masks")
-        pyramid = mask_pyramid(prev_masks) if self.spec.one_shot else None
+        if self.spec.takes_masks and prev_masks is None:
+            raise ValueError("this model needs the previous masks")
+        pyramid = mask_pyramid(prev_masks) if self.spec.takes_masks else None
         spatial: LevelStates | None = None
         logits, new_temporal = [], []
         for slot in range(num_slots):
@@ -135,19 +144,26 @@ class RVOS(nn.Module):
         One-shot input masks follow the original training: frame 0 receives its own ground truth;
         frame t > 0 receives the ground truth of frame t-1 (teacher forcing) or the detached
         sigmoid of its own prediction for frame t-1, through `feedback` (the "ST+" curriculum and
-        validation).
+        validation). A zero-shot model with mask input gets an empty mask on frame 0 and its own
+        prediction after that.
         The encoder runs once on all B*T frames.
         """
         B, T = images.shape[:2]
         size = (images.shape[-2], images.shape[-1])
         features = [f.unflatten(0, (B, T)) for f in self.encode(images.flatten(0, 1))]
         temporal, outputs = None, []
-        prev = given_masks[:, 0] if self.spec.one_shot else None
+        prev = None
+        if self.spec.one_shot:
+            prev = given_masks[:, 0]
+        elif self.spec.takes_masks:
+            prev = images.new_zeros(B, num_slots, *size)  # zero-shot: nothing found yet
         for t in range(T):
             logits, temporal = self.decode([f[:, t] for f in features], num_slots, size, prev, temporal)
             outputs.append(logits)
-            if self.spec.one_shot:
-                prev = given_masks[:, t] if teacher_forcing else self.feedback(torch.sigmoid(logits).detach())
+            if self.spec.one_shot and teacher_forcing:
+                prev = given_masks[:, t]
+            elif self.spec.takes_masks:
+                prev = self.feedback(torch.sigmoid(logits).detach())
         return torch.stack(outputs, dim=1)
 
 
