@@ -46,6 +46,8 @@ def test_range_checks_name_the_section():
         config_from_dict({"train": {"epochs": 0}})
     with pytest.raises(RvosError, match=r"model: hidden_size must be a multiple of 8"):
         config_from_dict({"model": {"hidden_size": 12}})
+    with pytest.raises(RvosError, match=r"model: feedback_threshold must be in \[0, 1\)"):
+        config_from_dict({"model": {"feedback_threshold": 1.0}})
 
 
 def test_ints_are_accepted_for_floats_but_not_bools():
