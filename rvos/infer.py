@@ -5,8 +5,8 @@
 - One-shot: object k lives in slot k-1. It is given on its first annotated frame (frame 0 in DAVIS;
   later for YouTube-VOS objects that appear mid-video): its mask is written into the slot's
   previous-mask input there, and from then on the slot receives its own prediction (soft, or binarized
-  at `model.feedback_threshold`, as in training). Only as
-  many slots as the highest object id are decoded.
+  at `model.feedback_threshold`, as in training). Only as many slots as the highest object id are
+  decoded.
 - Zero-shot: every slot is decoded, without masks or (`zero_shot_mask_input`) with its own previous
   prediction; slots that are non-empty on some frame become the proposals (at most `max_proposals`),
   numbered 1..P in slot order.
