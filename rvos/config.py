@@ -114,6 +114,7 @@ class ModelConfig:
     dropout: float = 0.0
     feedback_threshold: float = 0.2  # own masks fed back binarized at this probability; 0 = soft
     zero_shot_mask_input: bool = True  # zero-shot slots also read their previous mask; False = original
+    zero_shot_canvas: bool = True  # zero-shot slots also read the union of the earlier slots' masks
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.feedback_threshold < 1.0, "feedback_threshold must be in [0, 1)")
@@ -155,7 +156,10 @@ class TrainConfig:
     teacher_forcing_epochs: int = 5  # one-shot "ST+" curriculum: GT previous masks, then own predictions
     clips_per_video: int = 0  # 0: the original's non-overlapping clips; N: N random clips per video
     empty_weight: float = 1.0  # weight of the loss that teaches slots without an object to stay empty
-    overlap_weight: float = 3.0  # zero-shot: weight of the loss on two slots covering the same pixels
+    overlap_weight: float = 0.0  # zero-shot: weight of the loss on two slots covering the same pixels
+    bce_weight: float = 1.0  # per-pixel binary cross-entropy added to soft IoU (0 = the original loss)
+    # zero-shot: which slot is trained on which object (rvos.train.zero_shot_slot_ids)
+    zero_shot_matching: Literal["first_slots", "all_slots", "reading_order"] = "first_slots"
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast (CUDA, and CPUs with native bf16)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -166,6 +170,10 @@ class TrainConfig:
         _check(self.lr > 0 and self.encoder_lr >= 0, "learning rates must be positive")
         _check(self.teacher_forcing_epochs >= 0, "teacher_forcing_epochs must be >= 0")
         _check(self.clips_per_video >= 0, "clips_per_video must be >= 0")
+        _check(
+            min(self.empty_weight, self.overlap_weight, self.bce_weight) >= 0,
+            "empty_weight, overlap_weight and bce_weight must be >= 0",
+        )
 
 
 @dataclass(frozen=True)

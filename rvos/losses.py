@@ -1,4 +1,5 @@
-"""Training losses: the original soft IoU, Hungarian slot matching for zero-shot, and an empty-slot term.
+"""Training losses: the original soft IoU, Hungarian slot matching for zero-shot, an empty-slot term
+and an optional per-pixel cross-entropy.
 
 Soft IoU (spec section 2): 1 - sum(p*y) / (sum(p + y - p*y) + 1e-6) per (clip, slot), with p the
 sigmoid probabilities at full resolution.
@@ -11,6 +12,7 @@ smoothing s = 1% of the image: near 0 for an empty prediction, near 1 for an obj
 """
 
 import torch
+import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 _EPS = 1e-6
@@ -49,6 +51,23 @@ def frame_loss(
     return loss
 
 
+def pixel_bce_loss(
+    logits: torch.Tensor,  # (B, S, H, W)
+    targets: torch.Tensor,  # (B, S, H, W) binary
+    active: torch.Tensor,  # (B, S) bool
+) -> torch.Tensor:
+    """Mean per-pixel binary cross-entropy over the active slots (with or without an object).
+
+    Why next to soft IoU: the soft-IoU gradient at a pixel is scaled by sigmoid'(logit), so a slot
+    that has been pushed empty (probabilities ~0.01) barely moves when it is later matched to an
+    object, and stays dead. The cross-entropy gradient at a logit is p - y, whatever the saturation.
+    """
+    if not active.any():
+        return logits.new_zeros(())
+    per_slot = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(dim=(-2, -1))
+    return per_slot[active].mean()
+
+
 def slot_overlap_loss(probs: torch.Tensor) -> torch.Tensor:
     """(B, S, H, W) -> mean soft IoU between every pair of slots of a frame.
 
@@ -69,17 +88,20 @@ def slot_overlap_loss(probs: torch.Tensor) -> torch.Tensor:
 def match_slots(
     probs: torch.Tensor,  # (S, H, W) predictions of one clip's first frame
     targets: torch.Tensor,  # (N, H, W) the N ground-truth objects of that frame
+    all_slots: bool = False,
 ) -> list[int]:
-    """Zero-shot: which of the first N slots predicts which object (Hungarian on 1 - soft IoU).
+    """Zero-shot: which slot predicts which object (Hungarian on 1 - soft IoU).
 
-    Like the original, only the first N slots take part, so the model learns to fill slots in order
-    and leave the rest empty. Returns slot_for_object[n].
+    Like the original, by default only the first N slots take part, so the model learns to fill
+    slots in order and leave the rest empty; `all_slots` lets any slot take any object (the slots
+    left over are then trained to be empty). Returns slot_for_object[n].
     """
     count = targets.shape[0]
     if count == 0:
         return []
+    candidates = probs if all_slots else probs[:count]
     with torch.no_grad():
-        cost = soft_iou_loss(probs[:count, None].float(), targets[None].float())  # (slot, object)
+        cost = soft_iou_loss(candidates[:, None].float(), targets[None].float())  # (slot, object)
     slots, objects = linear_sum_assignment(cost.cpu().numpy())
     slot_for_object = [0] * count
     for slot, obj in zip(slots.tolist(), objects.tolist()):

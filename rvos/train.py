@@ -15,6 +15,7 @@
 """
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -34,7 +35,7 @@ from rvos.config import Config, TrainConfig, config_to_dict
 from rvos.data.dataset import ClipDataset, LmdbVideos
 from rvos.data.split import read_list
 from rvos.distributed import Distributed, check_replicas_agree, init_distributed, shutdown_distributed
-from rvos.losses import frame_loss, match_slots, slot_overlap_loss
+from rvos.losses import frame_loss, match_slots, pixel_bce_loss, slot_overlap_loss
 from rvos.model.checkpoint import load_torch, model_payload, save_torch
 from rvos.model.encoder import load_imagenet_weights
 from rvos.model.rvos import RVOS, ModelSpec
@@ -128,15 +129,32 @@ def one_shot_slot_ids(objects: torch.Tensor, num_slots: int) -> torch.Tensor:
     return torch.where(objects[:, 1 : num_slots + 1], ids, torch.zeros_like(ids))
 
 
-def zero_shot_slot_ids(first_probs: torch.Tensor, first_masks: torch.Tensor, num_slots: int) -> torch.Tensor:
-    """Hungarian-match each clip's first-frame objects to its first slots -> (B, S) object id per slot."""
+def zero_shot_slot_ids(
+    first_probs: torch.Tensor,  # (B, S, H, W) predictions for each clip's first frame
+    first_masks: torch.Tensor,  # (B, H, W) ids of each clip's first frame
+    num_slots: int,
+    matching: str,
+) -> torch.Tensor:
+    """Which object each slot is trained on, decided on the clip's first frame -> (B, S) ids.
+
+    `first_slots` / `all_slots`: Hungarian matching of the predictions to the objects, over the first
+    N slots (the original) or over every slot. `reading_order`: no matching; slot k gets the k-th object
+    in reading order of its topmost pixel (then leftmost), a target the model can compute from the
+    image, so a slot is never trained towards an object it had no way to single out.
+    """
     slot_ids = torch.zeros(first_masks.shape[0], num_slots, dtype=torch.long, device=first_masks.device)
     for b in range(first_masks.shape[0]):
-        ids = [int(i) for i in torch.unique(first_masks[b]) if i > 0][:num_slots]
+        ids = [int(i) for i in torch.unique(first_masks[b]) if i > 0]
         if not ids:
             continue
         objects = torch.stack([first_masks[b] == i for i in ids])
-        for obj, slot in enumerate(match_slots(first_probs[b], objects)):
+        if matching == "reading_order":
+            first_pixel = [int(obj.flatten().nonzero()[0]) for obj in objects]  # row-major: top, then left
+            ordered = [i for _, i in sorted(zip(first_pixel, ids))][:num_slots]
+            slot_ids[b, : len(ordered)] = torch.tensor(ordered)
+            continue
+        ids, objects = ids[:num_slots], objects[:num_slots]
+        for obj, slot in enumerate(match_slots(first_probs[b], objects, matching == "all_slots")):
             slot_ids[b, slot] = ids[obj]
     return slot_ids
 
@@ -147,6 +165,8 @@ class ClipPolicy:
 
     empty_weight: float
     overlap_weight: float = 0.0  # zero-shot: cost of two slots covering the same pixels
+    bce_weight: float = 0.0  # per-pixel cross-entropy next to soft IoU
+    zero_shot_matching: str = "first_slots"  # which slot is trained on which object (zero_shot_slot_ids)
     teacher_forcing: bool = False  # one-shot: ground-truth previous masks instead of predictions
 
 
@@ -172,12 +192,18 @@ def run_clips(
         active = slot_ids > 0
     else:
         logits = model(images, num_slots)
-        slot_ids = zero_shot_slot_ids(torch.sigmoid(logits[:, 0].float()), masks[:, 0], num_slots)
+        slot_ids = zero_shot_slot_ids(
+            torch.sigmoid(logits[:, 0].float()), masks[:, 0], num_slots, policy.zero_shot_matching
+        )
         targets = slot_targets(masks, slot_ids)
         active = torch.ones_like(slot_ids, dtype=torch.bool)
     probs = torch.sigmoid(logits.float())
     frames = range(probs.shape[1])
     loss = sum(frame_loss(probs[:, t], targets[:, t], active, policy.empty_weight) for t in frames)
+    if policy.bce_weight > 0:
+        loss = loss + policy.bce_weight * sum(
+            pixel_bce_loss(logits[:, t].float(), targets[:, t], active) for t in frames
+        )
     if not spec.one_shot and policy.overlap_weight > 0:
         loss = loss + policy.overlap_weight * sum(slot_overlap_loss(probs[:, t]) for t in frames)
     return loss, probs, targets, active
@@ -234,15 +260,14 @@ def validate(
     model: RVOS,
     loader: DataLoader,
     device: torch.device,
-    empty_weight: float,
-    overlap_weight: float,
+    policy: ClipPolicy,
     show_progress: bool,
     precision: str,
 ) -> tuple[float, float]:
     """Validation as inference runs: one-shot feeds its own predictions, zero-shot slots are matched.
 
     -> (mean clip loss, mean IoU)."""
-    policy = ClipPolicy(empty_weight, overlap_weight)
+    policy = dataclasses.replace(policy, teacher_forcing=False)
     model.eval()
     total, clips, iou_sum, iou_count = 0.0, 0, 0.0, 0
     for batch in tqdm(loader, desc="validate", unit="batch", disable=not show_progress, leave=False):
@@ -396,6 +421,8 @@ def train(config: Config, run: StageRun) -> dict:
             policy = ClipPolicy(
                 config.train.empty_weight,
                 config.train.overlap_weight,
+                config.train.bce_weight,
+                config.train.zero_shot_matching,
                 teacher_forcing=epoch < config.train.teacher_forcing_epochs,
             )
             train_loss, speed = train_one_epoch(
@@ -414,8 +441,7 @@ def train(config: Config, run: StageRun) -> dict:
                     model,
                     valid_loader,
                     device,
-                    config.train.empty_weight,
-                    config.train.overlap_weight,
+                    policy,
                     True,
                     config.train.precision,
                 )

@@ -48,6 +48,10 @@ def test_range_checks_name_the_section():
         config_from_dict({"model": {"hidden_size": 12}})
     with pytest.raises(RvosError, match=r"model: feedback_threshold must be in \[0, 1\)"):
         config_from_dict({"model": {"feedback_threshold": 1.0}})
+    with pytest.raises(RvosError, match=r"train: empty_weight, overlap_weight and bce_weight must be >= 0"):
+        config_from_dict({"train": {"bce_weight": -1}})
+    with pytest.raises(RvosError, match=r"zero_shot_matching"):
+        config_from_dict({"train": {"zero_shot_matching": "greedy"}})
 
 
 def test_ints_are_accepted_for_floats_but_not_bools():

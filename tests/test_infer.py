@@ -75,12 +75,21 @@ def test_zero_shot_keeps_non_empty_slots_as_numbered_proposals():
     assert prediction.slot_ids == [0, 1, 0, 0, 0]
 
 
-@pytest.mark.parametrize("mask_input", [False, True])
-def test_zero_shot_inference_matches_the_training_forward_pass(mask_input):
+@pytest.mark.parametrize(("mask_input", "canvas"), [(False, False), (True, False), (True, True)])
+def test_zero_shot_inference_matches_the_training_forward_pass(mask_input, canvas):
     # Whole-video inference (chunked encoder, one frame at a time) must run the same recurrence as
     # training: with mask input, an empty mask on frame 0 and the slot's own fed-back mask after it.
     torch.manual_seed(0)
-    spec = ModelSpec("resnet18", 16, 3, 3, False, feedback_threshold=0.4, zero_shot_mask_input=mask_input)
+    spec = ModelSpec(
+        "resnet18",
+        16,
+        3,
+        3,
+        False,
+        feedback_threshold=0.4,
+        zero_shot_mask_input=mask_input,
+        zero_shot_canvas=canvas,
+    )
     net = RVOS(spec).eval()
     video = frames(4)
     prediction = predict_video(net, video, None, torch.device("cpu"))

@@ -6,6 +6,7 @@ from rvos.losses import (
     empty_slot_loss,
     frame_loss,
     match_slots,
+    pixel_bce_loss,
     slot_overlap_loss,
     soft_iou_loss,
 )
@@ -49,6 +50,26 @@ def test_frame_loss_uses_only_active_slots():
     everything = frame_loss(probs, target, torch.ones(1, 3, dtype=torch.bool), 1.0)
     # slots with objects average: (0 for slot 0 + 1 for the missed slot 2) / 2
     assert everything.item() == pytest.approx(0.5 + expected, abs=1e-5)
+
+
+def test_pixel_bce_averages_active_slots_and_keeps_pulling_a_saturated_slot():
+    target = torch.stack([square(8, 0, 0, 4), torch.zeros(8, 8), square(8, 4, 4, 4)])[None]  # (1, 3, 8, 8)
+    logits = torch.full((1, 3, 8, 8), -6.0, requires_grad=True)  # every slot pushed empty
+    active = torch.tensor([[True, True, False]])
+    loss = pixel_bce_loss(logits, target, active)
+    per_pixel = torch.nn.functional.binary_cross_entropy_with_logits(logits[0, :2], target[0, :2])
+    assert loss.item() == pytest.approx(per_pixel.item(), abs=1e-6)
+    loss.backward()
+    assert torch.all(logits.grad[0, 2] == 0)  # inactive slot untouched
+    # on the object's pixels the logit gradient is (p - 1) / pixels, not damped by the saturation ...
+    assert logits.grad[0, 0, 0, 0].item() == pytest.approx(
+        (torch.sigmoid(torch.tensor(-6.0)).item() - 1) / 128
+    )
+    # ... while soft IoU's gradient there is scaled by sigmoid'(-6) ~ 0.0025
+    soft_logits = logits.detach().clone().requires_grad_(True)
+    soft_iou_loss(torch.sigmoid(soft_logits[0, 0]), target[0, 0]).backward()
+    assert abs(soft_logits.grad[0, 0, 0, 0].item()) < abs(logits.grad[0, 0, 0, 0].item()) / 10
+    assert pixel_bce_loss(logits, target, torch.zeros(1, 3, dtype=torch.bool)).item() == 0.0
 
 
 def test_hungarian_matching_recovers_a_permutation_within_the_first_slots():

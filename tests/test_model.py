@@ -177,3 +177,26 @@ def test_zero_shot_mask_input_starts_empty_and_then_feeds_own_predictions():
     logits = model(images, 2, torch.ones(1, 3, 2, H, W))  # given masks are ignored in zero-shot
     assert torch.equal(fed[0], torch.zeros(1, 2, H, W))
     assert torch.equal(fed[2], model.feedback(torch.sigmoid(logits[:, 1])))
+
+
+def test_zero_shot_canvas_is_the_union_of_the_earlier_slots_masks():
+    torch.manual_seed(0)
+    spec = ModelSpec("resnet18", 16, 3, 3, False, 0.0, 0.3, zero_shot_mask_input=True, zero_shot_canvas=True)
+    model = RVOS(spec).eval()
+    assert spec.mask_channels == 2 and all(cell.mask_channels == 2 for cell in model.decoder.cells)
+    seen = []  # the finest-level mask input of every slot: (N, 2, h, w) = [own previous mask, canvas]
+    model.decoder.register_forward_pre_hook(lambda _module, args: seen.append(args[1][-1].clone()))
+    with torch.no_grad():
+        features = model.encode(torch.rand(1, 3, H, W))
+        previous = (torch.rand(1, 3, H, W) > 0.5).float()
+        logits, _ = model.decode(features, 3, (H, W), previous)
+    fed = model.feedback(torch.sigmoid(logits))  # (1, 3, H, W)
+    assert fed[:, :2].sum() > 0  # the untrained slots do cover something, so the test can fail
+    for slot in range(3):
+        union = fed[:, :slot].amax(dim=1, keepdim=True) if slot else torch.zeros(1, 1, H, W)
+        assert torch.equal(seen[slot][:, 1:], mask_pyramid(union)[-1])  # canvas
+        assert torch.equal(seen[slot][:, :1], mask_pyramid(previous[:, slot : slot + 1])[-1])  # own mask
+    # a slot's output still depends only on the slots before it
+    with torch.no_grad():
+        fewer, _ = model.decode(features, 2, (H, W), previous[:, :2])
+    assert torch.allclose(fewer, logits[:, :2], atol=1e-6)

@@ -15,7 +15,7 @@ from rvos.config import config_from_dict
 from rvos.model.checkpoint import load_model
 from rvos.stage import execute_stage
 from rvos.tracking import StageRun
-from rvos.train import set_epoch_lr, train, train_stage
+from rvos.train import set_epoch_lr, train, train_stage, zero_shot_slot_ids
 from tests.factories import TINY_TRAINING, prepare_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,3 +219,21 @@ def test_missing_imagenet_weights_say_where_to_put_them(tmp_path, monkeypatch):
     )
     with pytest.raises(RvosError, match="not resnet18 weights"):
         build_model(bad)
+
+
+def test_zero_shot_slot_assignment_rules():
+    masks = torch.zeros(1, 10, 12, dtype=torch.long)
+    masks[0, 6:9, 0:3] = 1  # lowest object
+    masks[0, 1:3, 8:11] = 2  # topmost object
+    masks[0, 3:5, 2:4] = 3
+    probs = torch.zeros(1, 4, 10, 12)
+    probs[0, 3] = (masks[0] == 1).float()  # only slot 3 predicts something: object 1
+    probs[0, 0] = (masks[0] == 3).float()  # slot 0 predicts object 3
+    first = zero_shot_slot_ids(probs, masks, 4, "first_slots")
+    every = zero_shot_slot_ids(probs, masks, 4, "all_slots")
+    reading = zero_shot_slot_ids(probs, masks, 4, "reading_order")
+    assert first[0, 0] == 3 and first[0, 3] == 0 and sorted(first[0, 1:3].tolist()) == [1, 2]
+    assert every[0, 0] == 3 and every[0, 3] == 1 and set(every[0].tolist()) == {0, 1, 2, 3}
+    assert reading[0].tolist() == [2, 3, 1, 0]  # top to bottom, whatever the predictions
+    assert zero_shot_slot_ids(probs, masks, 2, "reading_order")[0].tolist() == [2, 3]
+    assert zero_shot_slot_ids(probs, torch.zeros_like(masks), 4, "all_slots")[0].tolist() == [0, 0, 0, 0]

@@ -25,13 +25,13 @@ def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 class RecurrentDecoder(nn.Module):
-    def __init__(self, hidden_size: int, kernel_size: int, mask_input: bool, dropout: float = 0.0) -> None:
+    def __init__(self, hidden_size: int, kernel_size: int, mask_channels: int, dropout: float = 0.0) -> None:
         super().__init__()
         hidden = decoder_hidden_channels(hidden_size)
         skips = skip_channels(hidden_size)
         inputs = [skips[0]] + [hidden[k - 1] + skips[k] for k in range(1, 4)]
         self.cells = nn.ModuleList(
-            ConvLSTMCell(inputs[k], hidden[k], kernel_size, mask_input) for k in range(4)
+            ConvLSTMCell(inputs[k], hidden[k], kernel_size, mask_channels) for k in range(4)
         )
         self.conv_out = nn.Conv2d(hidden[3], 1, kernel_size, padding=kernel_size // 2)
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
@@ -39,7 +39,7 @@ class RecurrentDecoder(nn.Module):
     def forward(
         self,
         skips: list[torch.Tensor],  # 4 x (N, C_k, h_k, w_k), coarsest first
-        masks: list[torch.Tensor] | None,  # 4 x (N, 1, h_k, w_k) previous-mask pyramid (one-shot)
+        masks: list[torch.Tensor] | None,  # 4 x (N, mask_channels, h_k, w_k) mask pyramid, or None
         spatial: LevelStates | None,  # states of the previous slot in this frame
         temporal: list[torch.Tensor] | None,  # h per level of this slot in the previous frame
     ) -> tuple[torch.Tensor, LevelStates]:

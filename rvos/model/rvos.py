@@ -6,7 +6,10 @@ Two recurrences:
 The one-shot variant also feeds each slot its mask from the previous frame, max-pooled to every
 decoder level. The original zero-shot variant has no mask input; with `zero_shot_mask_input` its
 slots get their own previous-frame prediction the same way (an empty mask on the first frame), so a
-slot keeps the object it found instead of relying on the hidden state alone.
+slot keeps the object it found instead of relying on the hidden state alone. With `zero_shot_canvas`
+each zero-shot slot also reads a canvas: the union of what the slots before it in the same frame
+segmented, so that "find an object that is not taken yet" is an input, not something the spatial
+cell state has to learn to encode.
 """
 
 from dataclasses import asdict, dataclass
@@ -34,11 +37,17 @@ class ModelSpec:
     dropout: float = 0.0
     feedback_threshold: float = 0.0  # 0: soft masks fed back (the original; checkpoints without it)
     zero_shot_mask_input: bool = False  # False: the original zero-shot decoder, no mask input
+    zero_shot_canvas: bool = False  # zero-shot slots read the union of the earlier slots' masks
 
     @property
     def takes_masks(self) -> bool:
         """Whether each slot's ConvLSTM gates read a previous-frame mask."""
         return self.one_shot or self.zero_shot_mask_input
+
+    @property
+    def mask_channels(self) -> int:
+        """Mask maps each ConvLSTM gate convolution reads: previous-frame mask, then canvas."""
+        return int(self.takes_masks) + int(self.zero_shot_canvas)
 
     @classmethod
     def from_config(cls, model: ModelConfig, mode: str) -> "ModelSpec":
@@ -51,6 +60,7 @@ class ModelSpec:
             dropout=model.dropout,
             feedback_threshold=model.feedback_threshold,
             zero_shot_mask_input=mode == "zero_shot" and model.zero_shot_mask_input,
+            zero_shot_canvas=mode == "zero_shot" and model.zero_shot_canvas,
         )
 
     def to_dict(self) -> dict:
@@ -79,7 +89,7 @@ class RVOS(nn.Module):
         self.spec = spec
         self.encoder = ResNetTrunk(spec.encoder)
         self.skips = SkipReductions(TRUNK_CHANNELS[spec.encoder], spec.hidden_size, spec.kernel_size)
-        self.decoder = RecurrentDecoder(spec.hidden_size, spec.kernel_size, spec.takes_masks, spec.dropout)
+        self.decoder = RecurrentDecoder(spec.hidden_size, spec.kernel_size, spec.mask_channels, spec.dropout)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -121,15 +131,24 @@ class RVOS(nn.Module):
         if self.spec.takes_masks and prev_masks is None:
             raise ValueError("this model needs the previous masks")
         pyramid = mask_pyramid(prev_masks) if self.spec.takes_masks else None
+        canvas = None  # (N, 1, H, W) union of the earlier slots' fed-back masks
+        if self.spec.zero_shot_canvas:
+            canvas = features[0].new_zeros(features[0].shape[0], 1, *out_size, dtype=torch.float32)
         spatial: LevelStates | None = None
         logits, new_temporal = [], []
         for slot in range(num_slots):
-            masks = [level[:, slot : slot + 1] for level in pyramid] if pyramid is not None else None
+            inputs = [[level[:, slot : slot + 1]] for level in pyramid] if pyramid is not None else [[]] * 4
+            if canvas is not None:
+                inputs = [maps + [level] for maps, level in zip(inputs, mask_pyramid(canvas), strict=True)]
+            masks = [torch.cat(maps, dim=1) for maps in inputs] if self.spec.mask_channels else None
             slot_logits, spatial = self.decoder(
                 features, masks, spatial, temporal[slot] if temporal is not None else None
             )
-            logits.append(upsample(slot_logits, out_size))
+            slot_logits = upsample(slot_logits, out_size)  # (N, 1, H, W)
+            logits.append(slot_logits)
             new_temporal.append([h for h, _ in spatial])
+            if canvas is not None:  # detached, like the fed-back masks
+                canvas = torch.maximum(canvas, self.feedback(torch.sigmoid(slot_logits.detach().float())))
         return torch.cat(logits, dim=1), new_temporal
 
     def forward(
