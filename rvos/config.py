@@ -157,7 +157,7 @@ class TrainConfig:
     clips_per_video: int = 0  # 0: the original's non-overlapping clips; N: N random clips per video
     empty_weight: float = 1.0  # weight of the loss that teaches slots without an object to stay empty
     overlap_weight: float = 0.0  # zero-shot: weight of the loss on two slots covering the same pixels
-    bce_weight: float = 1.0  # per-pixel binary cross-entropy added to soft IoU (0 = the original loss)
+    bce_weight: float = 3.0  # per-pixel binary cross-entropy added to soft IoU (0 = the original loss)
     # zero-shot: which slot is trained on which object (rvos.train.zero_shot_slot_ids)
     zero_shot_matching: Literal["first_slots", "all_slots", "reading_order"] = "first_slots"
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast (CUDA, and CPUs with native bf16)

@@ -130,17 +130,17 @@ class RVOS(nn.Module):
         """
         if self.spec.takes_masks and prev_masks is None:
             raise ValueError("this model needs the previous masks")
-        pyramid = mask_pyramid(prev_masks) if self.spec.takes_masks else None
         canvas = None  # (N, 1, H, W) union of the earlier slots' fed-back masks
         if self.spec.zero_shot_canvas:
             canvas = features[0].new_zeros(features[0].shape[0], 1, *out_size, dtype=torch.float32)
         spatial: LevelStates | None = None
         logits, new_temporal = [], []
         for slot in range(num_slots):
-            inputs = [[level[:, slot : slot + 1]] for level in pyramid] if pyramid is not None else [[]] * 4
+            maps = [prev_masks[:, slot : slot + 1]] if self.spec.takes_masks else []
             if canvas is not None:
-                inputs = [maps + [level] for maps, level in zip(inputs, mask_pyramid(canvas), strict=True)]
-            masks = [torch.cat(maps, dim=1) for maps in inputs] if self.spec.mask_channels else None
+                maps.append(canvas)
+            # (N, mask_channels, H, W) -> the decoder's 4 levels; max-pooling keeps channels apart
+            masks = mask_pyramid(torch.cat(maps, dim=1)) if maps else None
             slot_logits, spatial = self.decoder(
                 features, masks, spatial, temporal[slot] if temporal is not None else None
             )
