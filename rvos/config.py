@@ -159,7 +159,7 @@ class TrainConfig:
     overlap_weight: float = 0.0  # zero-shot: weight of the loss on two slots covering the same pixels
     bce_weight: float = 3.0  # per-pixel binary cross-entropy added to soft IoU (0 = the original loss)
     # zero-shot: which slot is trained on which object (rvos.train.zero_shot_slot_ids)
-    zero_shot_matching: Literal["first_slots", "all_slots", "reading_order"] = "first_slots"
+    zero_shot_matching: Literal["first_slots", "all_slots", "reading_order"] = "all_slots"
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast (CUDA, and CPUs with native bf16)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
