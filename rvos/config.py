@@ -180,11 +180,13 @@ class TrainConfig:
 class InferConfig:
     mask_threshold: float = 0.5
     max_proposals: int = 20  # zero-shot: the unsupervised protocol scores at most 20
-    min_area_fraction: float = 0.001  # zero-shot: a slot smaller than this on every frame is empty
+    min_area_fraction: float = 0.001  # zero-shot: smaller slots (on every frame) and regions are dropped
+    split_components: bool = True  # zero-shot: one proposal per connected region of a slot
 
     def __post_init__(self) -> None:
         _check(0.0 < self.mask_threshold < 1.0, "mask_threshold must be in (0, 1)")
         _check(1 <= self.max_proposals <= 20, "max_proposals must be in 1..20")
+        _check(0.0 <= self.min_area_fraction < 1.0, "min_area_fraction must be in [0, 1)")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from rvos.config import InferConfig
 from rvos.data.lmdb_index import resize_frame, resize_mask
 from rvos.data.videos import FRAME_SUFFIXES, decode_frame
 from rvos.errors import RvosError
-from rvos.infer import id_maps, predict_video, select_proposals
+from rvos.infer import id_maps, predict_video, zero_shot_maps
 from rvos.masks import read_mask, voc_palette, write_mask
 from rvos.model.checkpoint import load_model
 from rvos.train import resolve_device
@@ -92,24 +92,24 @@ def demo_command(args: argparse.Namespace) -> None:
         annotations, given = {0: resize_mask(first, height, width)}, {0: first}
     start = time.perf_counter()
     prediction = predict_video(model, small, annotations, device)
-    defaults = InferConfig()
-    if not one_shot:
-        select_proposals(
-            prediction, defaults.mask_threshold, defaults.min_area_fraction, defaults.max_proposals
-        )
     seconds = time.perf_counter() - start
-    with atomic_dir(out) as tmp:
+    defaults = InferConfig()
+    if one_shot:
         maps = id_maps(prediction, frames[0].shape[:2], defaults.mask_threshold, given)
+    else:
+        maps = zero_shot_maps(prediction, frames[0].shape[:2], defaults)
+    objects: set[int] = set()
+    with atomic_dir(out) as tmp:
         for t, ids in enumerate(tqdm(maps, total=len(names), desc="write", unit="frame")):
+            objects.update(np.unique(ids[ids > 0]).tolist())
             write_mask(tmp / f"{names[t]}.png", ids)
             if args.overlay:
                 preview = cv2.cvtColor(overlay(frames[t], ids), cv2.COLOR_RGB2BGR)
                 cv2.imwrite(str(tmp / f"{names[t]}_overlay.jpg"), preview)
-    objects = sum(1 for i in prediction.slot_ids if i)
     log.info(
         "%d frames, %d objects (%s) at %.1f frames/s -> %s",
         len(frames),
-        objects,
+        len(objects),
         "one-shot" if one_shot else "zero-shot",
         len(frames) / max(seconds, 1e-9),
         out,

@@ -9,14 +9,15 @@
   decoded.
 - Zero-shot: every slot is decoded, without masks or (`zero_shot_mask_input`) with its own previous
   prediction; slots that are non-empty on some frame become the proposals (at most `max_proposals`),
-  numbered 1..P in slot order.
+  numbered 1..P in slot order. With `infer.split_components` each proposal is then split into its
+  connected regions, followed through the video (`rvos.components`).
 - Each frame's id map takes, per pixel, the most probable slot above the threshold, computed from
   the logits upsampled to the video's original resolution.
 """
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,8 @@ from tqdm import tqdm
 
 from rvos import paths
 from rvos.atomic import atomic_dir
-from rvos.config import Config
+from rvos.components import split_components
+from rvos.config import Config, InferConfig
 from rvos.data.dataset import LmdbVideos
 from rvos.data.split import dataset_layout, read_list
 from rvos.data.videos import find_video, object_ids
@@ -122,6 +124,17 @@ def select_proposals(
     prediction.slot_ids = [kept.index(s) + 1 if s in kept else 0 for s in range(len(non_empty))]
 
 
+def zero_shot_maps(
+    prediction: VideoPrediction, out_size: tuple[int, int], infer: InferConfig
+) -> Iterable[np.ndarray]:
+    """Zero-shot output: the non-empty slots as proposals, one id per connected region if asked."""
+    select_proposals(prediction, infer.mask_threshold, infer.min_area_fraction, infer.max_proposals)
+    maps = id_maps(prediction, out_size, infer.mask_threshold)
+    if infer.split_components:
+        return split_components(maps, infer.min_area_fraction, infer.max_proposals)
+    return maps
+
+
 def id_maps(
     prediction: VideoPrediction,
     out_size: tuple[int, int],
@@ -176,13 +189,12 @@ def infer_stage(config: Config, run: StageRun) -> None:
                 annotations, given_full = given_annotations(videos, name, layout)
             start = time.perf_counter()
             prediction = predict_video(model, frames, annotations, device)
-            if config.mode == "zero_shot":
-                select_proposals(
-                    prediction, infer.mask_threshold, infer.min_area_fraction, infer.max_proposals
-                )
             seconds += time.perf_counter() - start
             frame_count += len(info.frames)
-            maps = id_maps(prediction, info.size, infer.mask_threshold, given_full)
+            if config.mode == "zero_shot":
+                maps = zero_shot_maps(prediction, info.size, infer)
+            else:
+                maps = id_maps(prediction, info.size, infer.mask_threshold, given_full)
             for stem, ids in zip(info.frames, maps):
                 write_mask(out / name / f"{stem}.png", ids)
     fps = frame_count / max(seconds, 1e-9)

@@ -52,6 +52,8 @@ def test_range_checks_name_the_section():
         config_from_dict({"train": {"bce_weight": -1}})
     with pytest.raises(RvosError, match=r"zero_shot_matching"):
         config_from_dict({"train": {"zero_shot_matching": "greedy"}})
+    with pytest.raises(RvosError, match=r"infer: min_area_fraction must be in \[0, 1\)"):
+        config_from_dict({"infer": {"min_area_fraction": 1.5}})
 
 
 def test_ints_are_accepted_for_floats_but_not_bools():
