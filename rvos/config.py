@@ -178,13 +178,15 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class InferConfig:
-    mask_threshold: float = 0.5
+    mask_threshold: float = 0.5  # one-shot: a pixel goes to its most probable slot above this
+    zero_shot_mask_threshold: float = 0.2  # zero-shot slots are less sure of their pixels
     max_proposals: int = 20  # zero-shot: the unsupervised protocol scores at most 20
     min_area_fraction: float = 0.001  # zero-shot: smaller slots (on every frame) and regions are dropped
     split_components: bool = True  # zero-shot: one proposal per connected region of a slot
 
     def __post_init__(self) -> None:
         _check(0.0 < self.mask_threshold < 1.0, "mask_threshold must be in (0, 1)")
+        _check(0.0 < self.zero_shot_mask_threshold < 1.0, "zero_shot_mask_threshold must be in (0, 1)")
         _check(1 <= self.max_proposals <= 20, "max_proposals must be in 1..20")
         _check(0.0 <= self.min_area_fraction < 1.0, "min_area_fraction must be in [0, 1)")
 

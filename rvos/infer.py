@@ -128,8 +128,9 @@ def zero_shot_maps(
     prediction: VideoPrediction, out_size: tuple[int, int], infer: InferConfig
 ) -> Iterable[np.ndarray]:
     """Zero-shot output: the non-empty slots as proposals, one id per connected region if asked."""
-    select_proposals(prediction, infer.mask_threshold, infer.min_area_fraction, infer.max_proposals)
-    maps = id_maps(prediction, out_size, infer.mask_threshold)
+    threshold = infer.zero_shot_mask_threshold
+    select_proposals(prediction, threshold, infer.min_area_fraction, infer.max_proposals)
+    maps = id_maps(prediction, out_size, threshold)
     if infer.split_components:
         return split_components(maps, infer.min_area_fraction, infer.max_proposals)
     return maps

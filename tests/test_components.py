@@ -64,3 +64,16 @@ def test_zero_shot_maps_split_only_when_asked():
     assert [split[0][10, 10], split[0][30, 45], split[0][30, 10]] == [1, 2, 3]
     whole = list(zero_shot_maps(prediction, (H, W), InferConfig(split_components=False)))
     assert [whole[0][10, 10], whole[0][30, 45], whole[0][30, 10]] == [1, 1, 2]
+
+
+def test_zero_shot_maps_use_their_own_threshold():
+    probs = torch.zeros(1, 2, H, W, dtype=torch.float16)
+    probs[0, 0, 5:15, 5:15] = 0.9
+    probs[0, 1, 25:35, 5:15] = 0.3  # an unsure slot: an object at 0.2, nothing at 0.5
+    prediction = VideoPrediction(probs, [1, 2], {})
+    low = list(zero_shot_maps(prediction, (H, W), InferConfig(zero_shot_mask_threshold=0.2)))
+    assert [low[0][10, 10], low[0][30, 10]] == [1, 2]
+    high = list(
+        zero_shot_maps(prediction, (H, W), InferConfig(zero_shot_mask_threshold=0.5, mask_threshold=0.2))
+    )
+    assert [high[0][10, 10], high[0][30, 10]] == [1, 0]

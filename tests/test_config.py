@@ -54,6 +54,8 @@ def test_range_checks_name_the_section():
         config_from_dict({"train": {"zero_shot_matching": "greedy"}})
     with pytest.raises(RvosError, match=r"infer: min_area_fraction must be in \[0, 1\)"):
         config_from_dict({"infer": {"min_area_fraction": 1.5}})
+    with pytest.raises(RvosError, match=r"infer: zero_shot_mask_threshold must be in \(0, 1\)"):
+        config_from_dict({"infer": {"zero_shot_mask_threshold": 0}})
 
 
 def test_ints_are_accepted_for_floats_but_not_bools():
