@@ -11,8 +11,9 @@
   prediction; slots that are non-empty on some frame become the proposals (at most `max_proposals`),
   numbered 1..P in slot order. With `infer.split_components` each proposal is then split into its
   connected regions, followed through the video (`rvos.components`).
-- Each frame's id map takes, per pixel, the most probable slot above the threshold, computed from
-  the logits upsampled to the video's original resolution.
+- Each frame's id map takes, per pixel, the most probable slot above the threshold
+  (`infer.mask_threshold`; zero-shot: `infer.zero_shot_mask_threshold`), computed from the
+  probabilities upsampled to the video's original resolution.
 """
 
 import logging
