@@ -79,6 +79,15 @@ def repo(tmp_path_factory) -> Path:
     return repo
 
 
+def test_stages_import_the_rvos_next_to_dvc_yaml():
+    # `python stages/x.py` puts stages/ first on sys.path, and `import rvos` then finds the editable
+    # install, i.e. the workspace's code: a queued experiment would run whatever the workspace holds
+    # when its stage starts instead of the code it was queued with.
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        assert stage["cmd"] == f"python -m stages.{name.replace('-', '_')}", name
+
+
 def metrics_of(repo: Path) -> dict:
     return json.loads((repo / "reports" / "metrics.json").read_text())
 
