@@ -50,7 +50,7 @@ def deep_update(base: dict, changes: dict) -> dict:
 
 
 def sh(repo: Path, *args: str, timeout: int = 600) -> str:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONPATH": str(repo)}
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
     env.pop("RVOS_TRACKING", None)  # the real thing: MLflow on
     result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, (
