@@ -1,5 +1,9 @@
 """The one configuration object, built from `params.yaml`.
 
+The dataclass defaults below are the shipped `params.yaml`, value for value (tests/test_config.py
+checks it), so code that builds a section without a params file (`rvos demo` outside a project,
+tests) gets the same settings as the pipeline.
+
 Each section of `params.yaml` is a frozen dataclass below; `load_config()` checks every key and type
 and refuses unknown keys, so that a typo in `dvc exp run -S train.lrr=...` is an error instead of a
 silently ignored setting. Range checks live in each section's `__post_init__`.
@@ -51,8 +55,9 @@ class Davis2017Config:
     """Where the official DAVIS-2017 trainval archive comes from and what it must hash to."""
 
     url: str = "https://data.vision.ee.ethz.ch/csergi/share/davis/DAVIS-2017-trainval-480p.zip"
-    sha256: str = ""  # empty: the size is still checked, the hash is logged but not verified
-    size_bytes: int = 0  # 0: take the size from the server's Content-Length
+    # from tensorflow/datasets' checksums.tsv; empty: the size is still checked, the hash only logged
+    sha256: str = "e3d0b5b77c3d031b000a19e0e25e3e2cac65d183755601bc2cf066df1a2aa492"
+    size_bytes: int = 832766765  # 0: take the size from the server's Content-Length
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ class TrainConfig:
     clip_len: int = 5
     lr: float = 1.0e-3  # decoder + skip reductions
     weight_decay: float = 1.0e-6
-    encoder_lr: float = 1.0e-6
+    encoder_lr: float = 1.0e-3  # paper: 1e-6 (ImageNet encoder); a scratch encoder must learn
     encoder_weight_decay: float = 1.0e-6
     lr_schedule: Literal["constant", "cosine"] = "constant"  # per-epoch lr factor (original: constant)
     teacher_forcing_epochs: int = 5  # one-shot "ST+" curriculum: GT previous masks, then own predictions
@@ -158,7 +163,7 @@ class TrainConfig:
     empty_weight: float = 1.0  # weight of the loss that teaches slots without an object to stay empty
     overlap_weight: float = 0.0  # zero-shot: weight of the loss on two slots covering the same pixels
     bce_weight: float = 3.0  # per-pixel binary cross-entropy added to soft IoU (0 = the original loss)
-    # zero-shot: which slot is trained on which object (rvos.train.zero_shot_slot_ids)
+    # zero-shot: which slot is trained on which object (rvos.training.objective.zero_shot_slot_ids)
     zero_shot_matching: Literal["first_slots", "all_slots", "reading_order"] = "all_slots"
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast (CUDA, and CPUs with native bf16)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -232,7 +237,7 @@ class Config:
 def _convert(tp: Any, value: Any, where: str) -> Any:
     """Check `value` against the annotation `tp`; return it converted (int -> float, dict -> dataclass)."""
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where)
+        return build_section(tp, value, where)
     origin = typing.get_origin(tp)
     if origin is Literal:
         if value not in typing.get_args(tp):
@@ -266,7 +271,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     raise TypeError(f"unsupported annotation {tp!r} for {where}")
 
 
-def _build(cls: type, values: Any, where: str) -> Any:
+def build_section(cls: type, values: Any, where: str) -> Any:
+    """Build and validate the section dataclass `cls` from a dict; `where` names it in errors."""
     if not isinstance(values, dict):
         raise RvosError(f"params: {where or 'the file'} must be a mapping, got {type(values).__name__}")
     hints = typing.get_type_hints(cls)
@@ -287,7 +293,7 @@ def _build(cls: type, values: Any, where: str) -> Any:
 
 def config_from_dict(values: dict) -> Config:
     """Build and validate a `Config` from the parsed content of a params file."""
-    return _build(Config, values, "")
+    return build_section(Config, values, "")
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:

@@ -73,3 +73,13 @@ def write_mask(path: str | Path, ids: np.ndarray) -> None:
     """Write an (H, W) id map as a palette PNG."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_bytes(encode_mask(ids))
+
+
+_COLOURS = np.array(_PALETTE, dtype=np.uint8).reshape(256, 3)
+
+
+def overlay(frame: np.ndarray, ids: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """(H, W, 3) RGB frame with each object's palette colour blended over its pixels."""
+    coloured = _COLOURS[ids]
+    blend = (frame * (1 - alpha) + coloured * alpha).astype(np.uint8)
+    return np.where(ids[..., None] > 0, blend, frame)

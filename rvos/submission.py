@@ -1,4 +1,4 @@
-"""The `format_submission` stage: the predictions as a zip in the layout the official servers expect.
+"""Submission archives: the predictions as a zip in the layout the official servers expect.
 
 - DAVIS (CodaLab): one folder per sequence at the zip root (a single top-level folder is rejected),
   every sequence of the set present, every frame of each sequence.
@@ -11,23 +11,13 @@ DVC hash).
 """
 
 import io
-import json
-import logging
 import zipfile
 from pathlib import Path
 
 from tqdm import tqdm
 
-from rvos import paths
-from rvos.atomic import write_bytes_atomic
-from rvos.config import Config
-from rvos.data.dataset import LmdbVideos
-from rvos.data.split import dataset_layout, read_list
 from rvos.errors import RvosError
 from rvos.masks import read_mask
-from rvos.tracking import StageRun
-
-log = logging.getLogger(__name__)
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
 
@@ -77,20 +67,3 @@ def deterministic_zip(entries: list[tuple[str, Path]]) -> bytes:
             info.external_attr = 0o644 << 16
             archive.writestr(info, path.read_bytes())
     return buffer.getvalue()
-
-
-def format_submission_stage(config: Config, run: StageRun) -> None:
-    """Zip outputs/predictions into outputs/submission.zip in the official server layout."""
-    if dataset_layout(config.data.source) == "youtube":
-        meta_path = paths.SPLITS / "train-val-meta.json"
-        entries = youtube_entries(paths.PREDICTIONS, json.loads(meta_path.read_text()))
-    else:
-        videos = LmdbVideos(paths.LMDB)
-        names = read_list(paths.SPLITS / "test.txt")
-        frames = {name: list(videos.videos[name].frames) for name in names}
-        sizes = {name: videos.videos[name].size for name in names}
-        entries = davis_entries(paths.PREDICTIONS, frames, sizes)
-    data = deterministic_zip(entries)
-    write_bytes_atomic(paths.SUBMISSION, data)
-    log.info("wrote %s: %d masks, %.1f MB", paths.SUBMISSION, len(entries), len(data) / 2**20)
-    run.log_metrics({"submission_files": len(entries)})

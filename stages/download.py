@@ -1,13 +1,12 @@
-"""DVC stage `download`.
+"""DVC stage `download`: the dataset named by data.source -> data/raw.
 
-params.yaml[data, seed] -> data/raw (the dataset in its DAVIS-2017 or YouTube-VOS layout).
-
-Thin entry point: `rvos.stage.run_stage` parses --params, loads the config, opens the MLflow child
-run and calls `rvos.data.sources.download_stage`. The same stage runs as `rvos download`.
+Thin entry point (`python -m stages.download`, as `dvc.yaml` runs it; the same as `rvos download`):
+the body is `rvos.pipeline.download.download_stage`. Its params and deps are declared in `dvc.yaml`,
+nowhere else.
 """
 
-from rvos.data.sources import download_stage
-from rvos.stage import run_stage
+from rvos.pipeline.download import download_stage
+from rvos.pipeline.runner import run_stage
 
 if __name__ == "__main__":
     run_stage("download", download_stage)

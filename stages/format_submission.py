@@ -1,13 +1,12 @@
-"""DVC stage `format_submission`.
+"""DVC stage `format-submission`: outputs/predictions -> outputs/submission.zip.
 
-outputs/predictions + data/splits -> outputs/submission.zip (official server layout).
-
-Thin entry point: `rvos.stage.run_stage` parses --params, loads the config, opens the MLflow child
-run and calls `rvos.submission.format_submission_stage`. The same stage runs as `rvos format-submission`.
+Thin entry point (`python -m stages.format_submission`, as `dvc.yaml` runs it; the same as `rvos
+format-submission`): the body is `rvos.pipeline.format_submission.format_submission_stage`. Its
+params and deps are declared in `dvc.yaml`, nowhere else.
 """
 
-from rvos.stage import run_stage
-from rvos.submission import format_submission_stage
+from rvos.pipeline.format_submission import format_submission_stage
+from rvos.pipeline.runner import run_stage
 
 if __name__ == "__main__":
     run_stage("format_submission", format_submission_stage)

@@ -1,13 +1,12 @@
-"""DVC stage `index`.
+"""DVC stage `index`: data/raw + data/splits -> data/lmdb (frames and masks pre-resized).
 
-params.yaml[data.source, index] + data/raw + data/splits -> data/lmdb (resized frames and masks).
-
-Thin entry point: `rvos.stage.run_stage` parses --params, loads the config, opens the MLflow child
-run and calls `rvos.data.lmdb_index.index_stage`. The same stage runs as `rvos index`.
+Thin entry point (`python -m stages.index`, as `dvc.yaml` runs it; the same as `rvos index`): the
+body is `rvos.pipeline.index.index_stage`. Its params and deps are declared in `dvc.yaml`, nowhere
+else.
 """
 
-from rvos.data.lmdb_index import index_stage
-from rvos.stage import run_stage
+from rvos.pipeline.index import index_stage
+from rvos.pipeline.runner import run_stage
 
 if __name__ == "__main__":
     run_stage("index", index_stage)

@@ -1,13 +1,12 @@
-"""DVC stage `infer`.
+"""DVC stage `infer`: models/rvos.pt + data/lmdb + data/raw -> outputs/predictions.
 
-params.yaml[mode, infer] + models/rvos.pt + data/lmdb -> outputs/predictions/<video>/<frame>.png.
-
-Thin entry point: `rvos.stage.run_stage` parses --params, loads the config, opens the MLflow child
-run and calls `rvos.infer.infer_stage`. The same stage runs as `rvos infer`.
+Thin entry point (`python -m stages.infer`, as `dvc.yaml` runs it; the same as `rvos infer`): the
+body is `rvos.pipeline.infer.infer_stage`. Its params and deps are declared in `dvc.yaml`, nowhere
+else.
 """
 
-from rvos.infer import infer_stage
-from rvos.stage import run_stage
+from rvos.pipeline.infer import infer_stage
+from rvos.pipeline.runner import run_stage
 
 if __name__ == "__main__":
     run_stage("infer", infer_stage)

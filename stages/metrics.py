@@ -1,13 +1,12 @@
-"""DVC stage `metrics`.
+"""DVC stage `metrics`: outputs/predictions + data/raw -> reports/metrics.json, per_sequence.csv, evaluation/.
 
-params.yaml[mode, metrics] + outputs/predictions + data/raw -> reports/metrics.json, reports/per_sequence.csv.
-
-Thin entry point: `rvos.stage.run_stage` parses --params, loads the config, opens the MLflow child
-run and calls `rvos.metrics.stage.metrics_stage`. The same stage runs as `rvos metrics`.
+Thin entry point (`python -m stages.metrics`, as `dvc.yaml` runs it; the same as `rvos metrics`):
+the body is `rvos.pipeline.metrics.metrics_stage`. Its params and deps are declared in `dvc.yaml`,
+nowhere else.
 """
 
-from rvos.metrics.stage import metrics_stage
-from rvos.stage import run_stage
+from rvos.pipeline.metrics import metrics_stage
+from rvos.pipeline.runner import run_stage
 
 if __name__ == "__main__":
     run_stage("metrics", metrics_stage)

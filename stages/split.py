@@ -1,13 +1,12 @@
-"""DVC stage `split`.
+"""DVC stage `split`: data/raw -> data/splits (train / valid / test lists).
 
-params.yaml[data.source, seed, split] + data/raw -> data/splits/{train,valid,test}.txt.
-
-Thin entry point: `rvos.stage.run_stage` parses --params, loads the config, opens the MLflow child
-run and calls `rvos.data.split.split_stage`. The same stage runs as `rvos split`.
+Thin entry point (`python -m stages.split`, as `dvc.yaml` runs it; the same as `rvos split`): the
+body is `rvos.pipeline.split.split_stage`. Its params and deps are declared in `dvc.yaml`, nowhere
+else.
 """
 
-from rvos.data.split import split_stage
-from rvos.stage import run_stage
+from rvos.pipeline.runner import run_stage
+from rvos.pipeline.split import split_stage
 
 if __name__ == "__main__":
     run_stage("split", split_stage)

@@ -74,9 +74,9 @@ def write_params(path: Path, values: dict) -> Path:
 def prepare_project(root: Path, values: dict, train: int = 5, val: int = 2, frames: int = 8) -> Path:
     """A folder with data/raw, data/splits and data/lmdb ready for training (cwd must be `root`)."""
     from rvos.config import config_from_dict
-    from rvos.data.lmdb_index import index_stage
-    from rvos.data.split import split_stage
-    from rvos.tracking import StageRun
+    from rvos.pipeline.index import index_stage
+    from rvos.pipeline.split import split_stage
+    from rvos.pipeline.tracking import StageRun
 
     make_davis(root / "data" / "raw", train=train, val=val, frames=frames)
     config = config_from_dict(values)

@@ -5,7 +5,7 @@ import torch
 
 from rvos.components import split_components
 from rvos.config import InferConfig
-from rvos.infer import VideoPrediction, zero_shot_maps
+from rvos.inference import VideoPrediction, zero_shot_maps
 
 H, W = 40, 60
 

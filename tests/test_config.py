@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from rvos.config import Config, config_from_dict, flatten, load_config
+from rvos.config import Config, config_from_dict, config_to_dict, flatten, load_config
 from rvos.errors import RvosError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,9 +17,15 @@ def test_project_params_file_is_valid_and_complete():
     import yaml
 
     in_file = set(flatten(yaml.safe_load((ROOT / "params.yaml").read_text())))
-    from rvos.config import config_to_dict
-
     assert in_file == set(flatten(config_to_dict(config)))
+
+
+def test_code_defaults_are_the_shipped_params():
+    """One source of defaults: a section built without a params file equals the shipped params.yaml,
+    key by key (so `rvos demo` outside a project and the pipeline agree)."""
+    shipped = flatten(config_to_dict(load_config(ROOT / "params.yaml")))
+    defaults = flatten(config_to_dict(Config()))
+    assert {k: v for k, v in defaults.items() if shipped[k] != v} == {}
 
 
 def test_unknown_key_is_named():

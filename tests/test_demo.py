@@ -108,3 +108,37 @@ def test_demo_errors_are_one_line(tmp_path, capsys):
         errors = [line for line in err.splitlines() if " ERROR " in line]
         assert len(errors) == 1 and message in errors[0] and "Traceback" not in err, err
         assert not out.exists()
+
+
+def test_inference_settings_precedence(tmp_path):
+    """Flags > params.yaml (inside a project) > the checkpoint's stored settings > the defaults."""
+    from rvos.config import InferConfig
+    from rvos.demo import demo_infer_config
+    from rvos.errors import RvosError
+
+    no_flags = {"mask_threshold": None, "split_components": None}
+    assert demo_infer_config(None, {}, no_flags) == (InferConfig(), "defaults")
+    stored = {"info": {"infer": {"mask_threshold": 0.3, "split_components": False}}}
+    infer, source = demo_infer_config(tmp_path / "absent.yaml", stored, no_flags)
+    assert (infer.mask_threshold, infer.split_components, source) == (0.3, False, "the checkpoint")
+    params = tmp_path / "params.yaml"
+    params.write_text("infer:\n  mask_threshold: 0.7\n")
+    infer, source = demo_infer_config(params, stored, no_flags)
+    assert (infer.mask_threshold, infer.split_components, source) == (0.7, True, str(params))
+    infer, source = demo_infer_config(params, stored, {"mask_threshold": 0.9, "split_components": False})
+    assert (infer.mask_threshold, infer.split_components) == (0.9, False) and source.endswith("+ flags")
+    with pytest.raises(RvosError, match="mask_threshold must be in"):
+        demo_infer_config(None, {}, {"mask_threshold": 1.5})
+
+
+def test_threshold_flag_changes_the_masks(tmp_path):
+    model = checkpoint(tmp_path / "one.pt", one_shot=True)
+    frames = frames_folder(tmp_path / "frames")
+    mask = first_mask(tmp_path / "mask.png")
+    labelled = {}
+    for threshold in ("0.01", "0.99"):
+        out = tmp_path / f"out-{threshold}"
+        args = ["demo", str(frames), "--mask", str(mask), "--checkpoint", str(model), "--out", str(out)]
+        main([*args, "--params", str(tmp_path / "none.yaml"), "--mask-threshold", threshold])
+        labelled[threshold] = sum(int((read_mask(p) > 0).sum()) for p in sorted(out.glob("*.png"))[1:])
+    assert labelled["0.01"] > labelled["0.99"]

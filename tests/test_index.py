@@ -10,10 +10,11 @@ from PIL import Image
 from rvos import paths
 from rvos.config import config_from_dict
 from rvos.data.dataset import ClipDataset, LmdbVideos, RawVideos
-from rvos.data.lmdb_index import index_stage
-from rvos.data.split import read_list, split_stage
+from rvos.data.layout import read_list
 from rvos.errors import RvosError
-from rvos.tracking import StageRun
+from rvos.pipeline.index import index_stage
+from rvos.pipeline.split import split_stage
+from rvos.pipeline.tracking import StageRun
 from tests.factories import make_davis
 
 CONFIG = {"data": {"source": "local"}, "index": {"height": 48, "width": 80}, "seed": 7}

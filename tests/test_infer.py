@@ -7,18 +7,18 @@ import torch
 from rvos import paths
 from rvos.config import config_from_dict
 from rvos.errors import RvosError
-from rvos.infer import (
+from rvos.inference import (
     VideoPrediction,
     first_appearances,
     id_maps,
-    infer_stage,
     predict_video,
     select_proposals,
 )
 from rvos.masks import read_mask
 from rvos.model.rvos import RVOS, ModelSpec
-from rvos.tracking import StageRun
-from rvos.train import train
+from rvos.pipeline.infer import infer_stage
+from rvos.pipeline.tracking import StageRun
+from rvos.pipeline.train import train_stage
 from tests.factories import TINY_TRAINING, prepare_project
 
 H, W = 32, 48
@@ -118,7 +118,7 @@ def test_infer_stage_writes_every_test_frame_at_original_size(tmp_path, monkeypa
     values = {**TINY_TRAINING, "mode": mode, "train": {**TINY_TRAINING["train"], "epochs": 1}}
     prepare_project(tmp_path, values)
     config = config_from_dict(values)
-    train(config, StageRun())
+    train_stage(config, StageRun())
     infer_stage(config, StageRun())
     for video in ("val-0", "val-1"):
         files = sorted((paths.PREDICTIONS / video).iterdir())

@@ -7,10 +7,10 @@ import pytest
 
 from rvos import paths
 from rvos.config import config_from_dict
-from rvos.data.split import split_stage
 from rvos.masks import read_mask, write_mask
-from rvos.metrics.stage import metrics_stage
-from rvos.tracking import StageRun
+from rvos.pipeline.metrics import metrics_stage
+from rvos.pipeline.split import split_stage
+from rvos.pipeline.tracking import StageRun
 from tests.factories import make_davis
 
 

@@ -15,10 +15,10 @@ import pytest
 from rvos.config import config_from_dict
 from rvos.data import download
 from rvos.data.layout import check_davis_layout, check_youtube_layout, find_dataset_root
-from rvos.data.sources import download_stage
 from rvos.errors import RvosError
 from rvos.masks import encode_mask
-from rvos.tracking import StageRun
+from rvos.pipeline.download import download_stage
+from rvos.pipeline.tracking import StageRun
 from tests.factories import make_davis
 from tests.http_server import FileServer
 
@@ -81,7 +81,9 @@ def serve_davis(server: FileServer, tmp_path: Path, break_it=None) -> tuple[dict
     if break_it:
         break_it(folder)
     server.files[ARCHIVE] = zip_folder(folder, tmp_path / ARCHIVE).read_bytes()
-    return {"source": "davis2017", "davis2017": {"url": server.url(ARCHIVE)}}, folder
+    # Unpinned (the defaults pin the real archive): tests that need a pin set this archive's own.
+    unpinned = {"url": server.url(ARCHIVE), "sha256": "", "size_bytes": 0}
+    return {"source": "davis2017", "davis2017": unpinned}, folder
 
 
 def make_youtube(root: Path, train=("aaa", "bbb"), valid=("ccc",)) -> Path:

@@ -13,9 +13,11 @@ import torch
 from rvos import paths
 from rvos.config import config_from_dict
 from rvos.model.checkpoint import load_model
-from rvos.stage import execute_stage
-from rvos.tracking import StageRun
-from rvos.train import set_epoch_lr, train, train_stage, zero_shot_slot_ids
+from rvos.pipeline.runner import execute_stage
+from rvos.pipeline.tracking import StageRun
+from rvos.pipeline.train import train_stage
+from rvos.training.loop import set_epoch_lr
+from rvos.training.objective import zero_shot_slot_ids
 from tests.factories import TINY_TRAINING, prepare_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +46,7 @@ def test_short_training_writes_a_safe_checkpoint_and_curves(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     values = merged(mode=mode)
     prepare_project(tmp_path, values)
-    summary = train(config_from_dict(values), StageRun())
+    summary = train_stage(config_from_dict(values), StageRun())
     payload = torch.load(paths.BEST_CHECKPOINT, map_location="cpu", weights_only=True)
     assert payload["mode"] == mode and payload["input_size"] == [32, 48]
     assert payload["spec"]["one_shot"] == (mode == "one_shot")
@@ -63,7 +65,7 @@ def test_same_params_give_the_same_weights(tmp_path, monkeypatch):
         folder.mkdir()
         monkeypatch.chdir(folder)
         prepare_project(folder, merged())
-        train(config_from_dict(merged()), StageRun())
+        train_stage(config_from_dict(merged()), StageRun())
         results.append(weights(folder / paths.BEST_CHECKPOINT))
     assert same_weights(*results)
 
@@ -198,7 +200,7 @@ def test_missing_imagenet_weights_say_where_to_put_them(tmp_path, monkeypatch):
 
     from rvos.errors import RvosError
     from rvos.model.encoder import imagenet_weights_file
-    from rvos.train import build_model
+    from rvos.training.loop import build_model
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     config = config_from_dict({"model": {"pretrained": "imagenet", "encoder": "resnet18"}})

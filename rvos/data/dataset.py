@@ -21,8 +21,8 @@ import torch
 from torch.utils.data import Dataset
 
 from rvos.config import AugmentConfig
-from rvos.data.lmdb_index import META_KEY, resize_frame, resize_mask
-from rvos.data.videos import decode_frame, find_video, object_ids
+from rvos.data.lmdb_index import META_KEY
+from rvos.data.videos import decode_frame, find_video, object_ids, resize_frame, resize_mask
 from rvos.errors import RvosError
 from rvos.masks import VOID_ID, decode_mask
 

@@ -29,6 +29,27 @@ class LayoutNotFoundError(RvosError):
     """The folder does not look like the dataset at all (as opposed to a broken copy of it)."""
 
 
+def dataset_layout(source: str) -> str:
+    """'youtube' for YouTube-VOS, 'davis' for every source stored in the DAVIS-2017 layout."""
+    return "youtube" if source == "youtubevos" else "davis"
+
+
+# ---------------------------------------------------------------------------------- video lists
+
+
+def read_list(path: Path) -> list[str]:
+    """A video list (one name per line, blank lines ignored), e.g. data/splits/train.txt."""
+    try:
+        names = [line.strip() for line in path.read_text().splitlines()]
+    except OSError as err:
+        raise RvosError(f"{path}: cannot read video list ({err.strerror})") from None
+    return [name for name in names if name]
+
+
+def write_list(path: Path, names: list[str]) -> None:
+    path.write_text("".join(f"{name}\n" for name in names))
+
+
 # ---------------------------------------------------------------------------------------- DAVIS
 
 

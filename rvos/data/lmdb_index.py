@@ -1,4 +1,4 @@
-"""The `index` stage: every frame and mask of the used videos, pre-resized, in one LMDB.
+"""The LMDB index: every frame and mask of the used videos, pre-resized, in one file.
 
 The original only cached file listings in LMDB (spec section 4.2); decoding 480p JPEGs and resizing
 them again in every epoch dominated its data loading. Here each frame is stored already resized to
@@ -17,9 +17,7 @@ reading never modifies the DVC output.
 
 import contextlib
 import json
-import logging
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -29,28 +27,14 @@ import lmdb
 import numpy as np
 from tqdm import tqdm
 
-from rvos import paths
-from rvos.atomic import atomic_dir
-from rvos.config import Config, IndexConfig
-from rvos.data.split import dataset_layout, read_list
-from rvos.data.videos import find_video, read_annotated_video
+from rvos.config import IndexConfig
+from rvos.data.videos import find_video, read_annotated_video, resize_frame, resize_mask
 from rvos.errors import RvosError
 from rvos.masks import encode_mask
-from rvos.tracking import StageRun
-
-log = logging.getLogger(__name__)
 
 META_KEY = b"~meta"  # '~' sorts after every character allowed in video names
 FORMAT_VERSION = 1
 _COMMIT_EVERY = 2000
-
-
-def resize_frame(frame: np.ndarray, height: int, width: int) -> np.ndarray:
-    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-
-
-def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
-    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
@@ -124,15 +108,3 @@ def _ordered_map(function: Callable, items: list, workers: int) -> Iterator[Iter
         return
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         yield pool.imap(function, items)
-
-
-def index_stage(config: Config, run: StageRun) -> None:
-    """Build data/lmdb from data/raw for every video of data/splits."""
-    names = sorted({n for split in ("train", "valid", "test") for n in read_list(paths.SPLITS / f"{split}.txt")})
-    workers = config.runtime.num_workers or min(4, os.cpu_count() or 1)
-    layout = dataset_layout(config.data.source)
-    with atomic_dir(paths.LMDB) as out:
-        write_index(paths.RAW, layout, names, config.index, out, workers)
-        size_mb = (out / "data.mdb").stat().st_size / 2**20
-    log.info("indexed %d videos into %s (%.1f MB)", len(names), paths.LMDB, size_mb)
-    run.log_metrics({"videos": len(names), "lmdb_mb": size_mb})

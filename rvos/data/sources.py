@@ -1,4 +1,4 @@
-"""The `download` stage: bring the dataset named by `data.source` into `data/raw`.
+"""Dataset sources: bring the dataset named by `data.source` into the raw-data folder (`data/raw`).
 
 - `synthetic`: generate the embedded procedural dataset (DAVIS-2017 layout).
 - `davis2017`: download the official archive (resumable, size/sha256-checked) into the persistent
@@ -11,7 +11,8 @@
 or absent, never a partial one. File contents are exactly those of the archive or folder, so the same
 input always gives the same `data/raw` (and the same DVC hash), whatever the extraction order or time.
 The download cache lives outside `data/raw` because DVC deletes outputs before re-running a stage, and
-at the project root (`$DVC_ROOT`) so that `--temp`/`--queue` runs share it and can resume it.
+at the project root (`$DVC_ROOT`) so that `--temp`/`--queue` runs share it and can resume it; the
+caller passes both folders (`rvos.paths`).
 """
 
 import logging
@@ -25,7 +26,7 @@ from urllib.parse import unquote, urlparse
 from tqdm import tqdm
 
 from rvos.atomic import atomic_dir
-from rvos.config import Config
+from rvos.config import DataConfig
 from rvos.data.archive import CorruptArchiveError, archive_kind, safe_extract
 from rvos.data.download import discard_download, download_file
 from rvos.data.layout import (
@@ -38,53 +39,50 @@ from rvos.data.layout import (
     read_youtube_meta,
 )
 from rvos.errors import RvosError
-from rvos.paths import RAW
-from rvos.tracking import StageRun, project_root
 
 log = logging.getLogger(__name__)
 
 Check = Callable[[Path], None]
 
 
-def download_cache_dir() -> Path:
-    """Where downloaded archives are kept between runs (ignored by git, never a DVC output)."""
-    return project_root() / ".rvos" / "downloads"
+def install_source(data: DataConfig, seed: int, raw: Path, root: Path, cache: Path) -> None:
+    """Fetch, generate or copy the dataset selected by `data.source` into `raw`.
 
-
-def download_stage(config: Config, run: StageRun) -> None:
-    """Fetch, generate or copy the dataset selected by `data.source` into data/raw."""
-    source = config.data.source
-    _remove_stale_temp_dirs()
-    log.info("download: source %s -> %s", source, RAW)
+    `root` resolves the user's relative paths (the project root, not the cwd: `dvc exp run --temp`
+    runs in a temporary copy); `cache` keeps downloaded archives between runs.
+    """
+    source = data.source
+    remove_stale_temp_dirs(raw)
+    log.info("download: source %s -> %s", source, raw)
     if source == "synthetic":
-        _install_synthetic(config)
+        _install_synthetic(data, seed, raw)
     elif source == "davis2017":
-        _install_davis2017(config)
+        _install_davis2017(data, raw, cache)
     elif source == "youtubevos":
         # Only train/ and valid/: the release also has test/ and *_all_frames/ (tens of GB) RVOS never reads.
-        youtube = config.data.youtubevos.path
-        _install_user_dataset(youtube, "data.youtubevos.path", check_youtube_layout, keep=YOUTUBE_SUBSETS)
+        path = _user_path(data.youtubevos.path, "data.youtubevos.path", root)
+        _install_user_dataset(path, "data.youtubevos.path", check_youtube_layout, YOUTUBE_SUBSETS, raw)
     elif source == "local":
-        _install_user_dataset(config.data.local.path, "data.local.path", check_davis_layout, keep=None)
+        path = _user_path(data.local.path, "data.local.path", root)
+        _install_user_dataset(path, "data.local.path", check_davis_layout, None, raw)
     else:  # config.py only lets the four names above through
         raise RvosError(f"params: data.source = {source!r} is not supported")
-    _report(source, run)
 
 
 # -------------------------------------------------------------------------------------- sources
 
 
-def _install_synthetic(config: Config) -> None:
+def _install_synthetic(data: DataConfig, seed: int, raw: Path) -> None:
     # Imported here: the generator pulls in drawing code that the other sources never need.
     from rvos.data.synthetic import generate_synthetic_davis
 
-    with atomic_dir(RAW) as out:
-        generate_synthetic_davis(config.data.synthetic, config.seed, out)
+    with atomic_dir(raw) as out:
+        generate_synthetic_davis(data.synthetic, seed, out)
         check_davis_layout(out)
 
 
-def _install_davis2017(config: Config) -> None:
-    section = config.data.davis2017
+def _install_davis2017(data: DataConfig, raw: Path, cache: Path) -> None:
+    section = data.davis2017
     url = section.url.strip()
     if not url:
         raise RvosError("params: data.davis2017.url is empty; set it to the DAVIS-2017 trainval archive URL")
@@ -94,9 +92,9 @@ def _install_davis2017(config: Config) -> None:
         raise RvosError(
             f"params: data.davis2017.url = {url!r} must be an http(s) URL of a .zip or .tar archive"
         )
-    archive = download_file(url, download_cache_dir() / name, section.size_bytes, section.sha256)
+    archive = download_file(url, cache / name, section.size_bytes, section.sha256)
     try:
-        _install_archive(archive, check_davis_layout, keep=None)
+        _install_archive(archive, check_davis_layout, None, raw)
     except CorruptArchiveError as err:
         if section.sha256:
             raise  # the file is the pinned one: downloading it again cannot help
@@ -105,27 +103,25 @@ def _install_davis2017(config: Config) -> None:
         raise RvosError(f"{err} (deleted the download; the next run fetches it again)") from None
 
 
-def _install_user_dataset(value: str, key: str, check: Check, keep: Iterable[str] | None) -> None:
-    """A folder or archive the user already has (relative paths are from the project root)."""
-    path = _user_path(value, key)
+def _install_user_dataset(path: Path, key: str, check: Check, keep: Iterable[str] | None, raw: Path) -> None:
+    """A folder or archive the user already has."""
     if not (path.is_dir() or archive_kind(path)):
         raise RvosError(f"{path}: {key} must be a folder or a .zip/.tar archive")
     try:
         if path.is_dir():
-            _copy_into_raw(find_dataset_root(path, check), keep)
+            _copy_into_raw(find_dataset_root(path, check), keep, raw)
         else:
-            _install_archive(path, check, keep)
+            _install_archive(path, check, keep, raw)
     except LayoutNotFoundError as err:
         raise RvosError(f"{err} (params: {key})") from None
 
 
-def _user_path(value: str, key: str) -> Path:
+def _user_path(value: str, key: str, root: Path) -> Path:
     if not value.strip():
         raise RvosError(f"params: {key} is empty; set it to your dataset folder or archive")
     path = Path(value.strip()).expanduser()
     if not path.is_absolute():
-        # The project root, not the cwd: `dvc exp run --temp` runs in a temporary copy of the repo.
-        path = project_root() / path
+        path = root / path
     if not path.exists():
         raise RvosError(f"{path}: not found (params: {key})")
     return path
@@ -134,10 +130,10 @@ def _user_path(value: str, key: str) -> Path:
 # -------------------------------------------------------------------------- installing data/raw
 
 
-def _install_archive(archive: Path, check: Check, keep: Iterable[str] | None) -> None:
-    """Extract next to data/raw (same file system, so moving is a rename), check, then swap in."""
-    RAW.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{RAW.name}.extract-", dir=RAW.parent))
+def _install_archive(archive: Path, check: Check, keep: Iterable[str] | None, raw: Path) -> None:
+    """Extract next to `raw` (same file system, so moving is a rename), check, then swap in."""
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{raw.name}.extract-", dir=raw.parent))
     try:
         extracted = scratch / "archive"
         safe_extract(archive, extracted)
@@ -146,7 +142,7 @@ def _install_archive(archive: Path, check: Check, keep: Iterable[str] | None) ->
         except RvosError as err:
             # The temporary folder is about to vanish: name the place inside the archive instead.
             raise type(err)(_relabel(str(err), extracted, archive)) from None
-        with atomic_dir(RAW) as out:
+        with atomic_dir(raw) as out:
             for child in _selected(root, keep):
                 os.replace(child, out / child.name)
     finally:
@@ -163,11 +159,11 @@ def _selected(root: Path, keep: Iterable[str] | None) -> list[Path]:
     return [root / name for name in keep]
 
 
-def _copy_into_raw(root: Path, keep: Iterable[str] | None) -> None:
+def _copy_into_raw(root: Path, keep: Iterable[str] | None, raw: Path) -> None:
     files = []
     for top in _selected(root, keep):
         files.extend(_walk_files(top, root))
-    with atomic_dir(RAW) as out:
+    with atomic_dir(raw) as out:
         for source in tqdm(files, desc=f"copy {root.name}", unit=" files"):
             target = out / source.relative_to(root)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -207,12 +203,12 @@ def _check_link(path: Path, real_root: Path, here: Path) -> None:
         raise RvosError(f"{path}: symbolic link loops back to {target}")
 
 
-def _remove_stale_temp_dirs() -> None:
+def remove_stale_temp_dirs(raw: Path) -> None:
     """Leftovers of a run killed with SIGKILL (DVC holds a repo lock, so no run is using them now)."""
-    parent = RAW.parent
+    parent = raw.parent
     if not parent.is_dir():
         return
-    for pattern in (f".{RAW.name}.tmp-*", f".{RAW.name}.extract-*"):
+    for pattern in (f".{raw.name}.tmp-*", f".{raw.name}.extract-*"):
         for stale in parent.glob(pattern):
             log.info("removing leftover temporary folder %s", stale)
             shutil.rmtree(stale, ignore_errors=True)
@@ -221,17 +217,16 @@ def _remove_stale_temp_dirs() -> None:
 # --------------------------------------------------------------------------------------- report
 
 
-def _report(source: str, run: StageRun) -> None:
+def raw_counts(source: str, raw: Path) -> dict[str, float]:
+    """Videos per subset, files and megabytes of an installed raw-data folder."""
     if source == "youtubevos":
         counts = {
-            f"raw_videos_{subset}": len(read_youtube_meta(RAW / subset / "meta.json", subset == "train"))
+            f"raw_videos_{subset}": len(read_youtube_meta(raw / subset / "meta.json", subset == "train"))
             for subset in YOUTUBE_SUBSETS
         }
     else:
-        counts = {f"raw_videos_{split}": len(names) for split, names in davis_sequence_lists(RAW).items()}
-    sizes = [p.stat().st_size for p in RAW.rglob("*") if p.is_file()]
+        counts = {f"raw_videos_{split}": len(names) for split, names in davis_sequence_lists(raw).items()}
+    sizes = [p.stat().st_size for p in raw.rglob("*") if p.is_file()]
     counts["raw_files"] = len(sizes)
     counts["raw_megabytes"] = round(sum(sizes) / 1e6, 3)
-    log.info("data/raw: %s", ", ".join(f"{key}={value}" for key, value in counts.items()))
-    run.log_params({"download.source": source})
-    run.log_metrics(counts)
+    return counts

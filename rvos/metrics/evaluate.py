@@ -12,7 +12,6 @@ more than 20 proposals, a missing result frame) this raises `RvosError`, which t
 status 2.
 """
 
-import argparse
 import csv
 import io
 import json
@@ -269,12 +268,3 @@ def evaluate_davis(
         out_dir,
     )
     return report
-
-
-def evaluate_command(args: argparse.Namespace) -> None:
-    """`rvos evaluate --davis-root D --results R --task T [--set S] --out O [--workers N]`."""
-    report = evaluate_davis(
-        Path(args.davis_root), Path(args.results), args.task, args.set, Path(args.out), args.workers
-    )
-    for line in global_csv(report).splitlines():
-        log.info("  %s", line)

@@ -41,6 +41,11 @@ def load_torch(path: str | Path, what: str = "checkpoint") -> dict:
     return payload
 
 
+def state_dict_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Detached CPU copies of the weights (a snapshot that later training steps do not change)."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
 def model_payload(
     model: RVOS, input_size: tuple[int, int], mode: str, info: dict[str, Any] | None = None
 ) -> dict:
@@ -50,7 +55,7 @@ def model_payload(
         "spec": model.spec.to_dict(),
         "input_size": list(input_size),
         "mode": mode,
-        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "model": state_dict_copy(model),
         "info": info or {},
     }
 

@@ -9,7 +9,6 @@ heads that RVOS never used. The architecture is read from the tensor shapes; `ar
 weights is a pickle (loading it could run arbitrary code), so it is never opened.
 """
 
-import argparse
 import logging
 import re
 from pathlib import Path
@@ -115,9 +114,3 @@ def import_original(
     save_model(out, model.eval(), input_size, mode, info)
     log.info("converted %s %s RVOS (hidden %d) -> %s", mode, spec.encoder, spec.hidden_size, out)
     return spec
-
-
-def import_command(args: argparse.Namespace) -> None:
-    import_original(
-        Path(args.encoder), Path(args.decoder), Path(args.out), (args.height, args.width), args.max_objects
-    )

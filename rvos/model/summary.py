@@ -1,6 +1,5 @@
 """`rvos model-summary`: parameter counts per part of the network; the last line is `parameters: N`."""
 
-import argparse
 import logging
 
 from rvos.config import load_config
@@ -33,9 +32,3 @@ def summary_lines(model: RVOS) -> list[str]:
     lines = [header] + [f"  {label:<40}{count_parameters(part):>12,}" for label, part in rows]
     lines.append(f"parameters: {count_parameters(model)}")
     return lines
-
-
-def summary_command(args: argparse.Namespace) -> None:
-    mode = args.mode or load_config(args.params).mode
-    model = RVOS(spec_for(args.preset, mode, args.params))
-    print("\n".join(summary_lines(model)))  # the command's output is the table itself

@@ -22,16 +22,12 @@ from typing import Any
 from filelock import FileLock
 
 from rvos.config import Config, config_to_dict, flatten
+from rvos.paths import project_root
 
 log = logging.getLogger(__name__)
 
 _PARENT_KEY_TAG = "dvc.run_key"
 _ROLE_TAG = "dvc.role"
-
-
-def project_root() -> Path:
-    """The repository the store belongs to: `$DVC_ROOT` (the parent repo for temp runs) or the cwd."""
-    return Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
 
 
 def tracking_uri(root: Path) -> str:

@@ -16,31 +16,21 @@
   probabilities upsampled to the video's original resolution.
 """
 
-import logging
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from rvos import paths
-from rvos.atomic import atomic_dir
 from rvos.components import split_components
-from rvos.config import Config, InferConfig
+from rvos.config import InferConfig
 from rvos.data.dataset import LmdbVideos
-from rvos.data.split import dataset_layout, read_list
 from rvos.data.videos import find_video, object_ids
 from rvos.errors import RvosError
-from rvos.masks import VOID_ID, decode_mask, write_mask
-from rvos.model.checkpoint import load_model
+from rvos.masks import VOID_ID, decode_mask
 from rvos.model.rvos import RVOS
-from rvos.tracking import StageRun
-from rvos.train import resolve_device
-
-log = logging.getLogger(__name__)
 
 ENCODER_CHUNK = 16  # frames encoded per batch
 
@@ -162,49 +152,7 @@ def id_maps(
         yield out
 
 
-def infer_stage(config: Config, run: StageRun) -> None:
-    """Segment every test video into outputs/predictions/<video>/<frame>.png (original resolution)."""
-    device = resolve_device(config.runtime.device)
-    model, checkpoint = load_model(paths.BEST_CHECKPOINT)
-    model.to(device)
-    if checkpoint["mode"] != config.mode:
-        raise RvosError(
-            f"{paths.BEST_CHECKPOINT}: model was trained for {checkpoint['mode']} but params.yaml mode is "
-            f"{config.mode} (re-run the train stage)"
-        )
-    videos = LmdbVideos(paths.LMDB)
-    if [videos.height, videos.width] != list(checkpoint["input_size"]):
-        raise RvosError(
-            f"{paths.LMDB}: frames are {videos.height}x{videos.width} but the model expects "
-            f"{checkpoint['input_size'][0]}x{checkpoint['input_size'][1]} (re-run index and train)"
-        )
-    names = read_list(paths.SPLITS / "test.txt")
-    layout = dataset_layout(config.data.source)
-    infer = config.infer
-    frame_count, seconds = 0, 0.0
-    with atomic_dir(paths.PREDICTIONS) as out:
-        for name in tqdm(names, desc="infer", unit="video"):
-            info = videos.videos[name]
-            frames = np.stack([videos.frame(name, t) for t in range(len(info.frames))])
-            annotations = given_full = None
-            if config.mode == "one_shot":
-                annotations, given_full = given_annotations(videos, name, layout)
-            start = time.perf_counter()
-            prediction = predict_video(model, frames, annotations, device)
-            seconds += time.perf_counter() - start
-            frame_count += len(info.frames)
-            if config.mode == "zero_shot":
-                maps = zero_shot_maps(prediction, info.size, infer)
-            else:
-                maps = id_maps(prediction, info.size, infer.mask_threshold, given_full)
-            for stem, ids in zip(info.frames, maps):
-                write_mask(out / name / f"{stem}.png", ids)
-    fps = frame_count / max(seconds, 1e-9)
-    log.info("segmented %d videos, %d frames at %.1f frames/s on %s", len(names), frame_count, fps, device)
-    run.log_metrics({"frames_per_s": fps, "frames": frame_count, "videos": len(names)})
-
-
-def given_annotations(videos: LmdbVideos, name: str, layout: str) -> tuple[dict, dict]:
+def given_annotations(videos: LmdbVideos, name: str, raw: Path, layout: str) -> tuple[dict, dict]:
     """The one-shot inputs of a test video: each object's first annotated frame, at model and
     original resolution. DAVIS gives every object in frame 0; YouTube-VOS objects may start later."""
     info = videos.videos[name]
@@ -213,7 +161,7 @@ def given_annotations(videos: LmdbVideos, name: str, layout: str) -> tuple[dict,
         for obj in ids:
             first_frame_of.setdefault(obj, t)
     frames_needed = sorted(set(first_frame_of.values()))
-    files = find_video(paths.RAW, layout, name)
+    files = find_video(raw, layout, name)
     annotations, given_full = {}, {}
     for t in frames_needed:
         keep = [obj for obj, first in first_frame_of.items() if first == t]

@@ -17,7 +17,6 @@ interpreter that has it, e.g.
     rvos bench metrics --official /path/to/checkout --official-python /tmp/davis-eval-venv/bin/python
 """
 
-import argparse
 import datetime
 import json
 import logging
@@ -301,27 +300,27 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def bench_metrics_command(args: argparse.Namespace) -> None:
-    """`rvos bench metrics [--official DIR] [--workdir DIR] [--repeats N]`."""
-    if getattr(args, "official_python", None):
-        os.environ[OFFICIAL_PYTHON_ENV] = args.official_python
-    workdir = Path(args.workdir)
-    official = Path(args.official).resolve() if args.official else None
+def bench_metrics(official: Path | None, official_python: str | None, workdir: Path, repeats: int) -> str:
+    """Time both tasks (and the official code with `official`); -> the table. Details go to
+    `workdir/bench-metrics.json`; numbers that differ from the official ones are an error."""
+    if official_python:
+        os.environ[OFFICIAL_PYTHON_ENV] = official_python
+    official = official.resolve() if official else None
     if official is not None and not (official / "evaluation_method.py").is_file():
         raise RvosError(f"{official}: not a davis2017-evaluation checkout (no evaluation_method.py)")
-    if args.repeats < 1:
-        raise RvosError(f"--repeats must be at least 1, got {args.repeats}")
+    if repeats < 1:
+        raise RvosError(f"--repeats must be at least 1, got {repeats}")
     data = generate_dataset(workdir.resolve() / "data")
     out = workdir.resolve() / "ours"
     rows = []
     for task in TASKS:
-        ours_times, report = _time_ours(data, out, task, args.repeats)
+        ours_times, report = _time_ours(data, out, task, repeats)
         row = {"task": task, "ours_s": ours_times, "ours_median_s": statistics.median(ours_times)}
         row["numbers"] = "not compared"
         row["J&F-Mean"] = report["global"]["J&F-Mean"]
         if official is not None:
-            log.info("official evaluation_method.py, %s, %d run(s)...", task, args.repeats)
-            official_times = _time_official(official, data, task, args.repeats)
+            log.info("official evaluation_method.py, %s, %d run(s)...", task, repeats)
+            official_times = _time_official(official, data, task, repeats)
             row["official_s"] = official_times
             row["official_median_s"] = statistics.median(official_times)
             row["speedup"] = row["official_median_s"] / row["ours_median_s"]
@@ -335,11 +334,11 @@ def bench_metrics_command(args: argparse.Namespace) -> None:
     summary = {
         "data": {"sequences": N_SEQUENCES, "frames": N_FRAMES, "size": f"{WIDTH}x{HEIGHT}", "objects": 61},
         "environment": _environment(official),
-        "repeats": args.repeats,
+        "repeats": repeats,
         "rows": rows,
     }
     write_text_atomic(workdir / "bench-metrics.json", json.dumps(summary, indent=2) + "\n")
-    sys.stdout.write(_table(rows) + "\n")
     log.info("details in %s", workdir / "bench-metrics.json")
     if any(row["numbers"] == "DIFFERENT" for row in rows):
         raise RvosError("our numbers differ from the official ones (see bench-metrics.json)")
+    return _table(rows)

@@ -1,0 +1,52 @@
+"""`rvos bench ...`: the speed benchmarks of docs/benchmarks.md (library: `rvos.bench`)."""
+
+import argparse
+from pathlib import Path
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser("bench", help="speed benchmarks (see docs/benchmarks.md)")
+    benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    loader = benches.add_parser("loader", help="clips/s reading clips from raw folders vs the LMDB")
+    loader.add_argument("--params", default="params.yaml")
+    loader.add_argument("--clips", type=int, default=200, help="clips per measurement (default 200)")
+    loader.add_argument("--repeats", type=int, default=5, help="measurements per reader (median)")
+    loader.set_defaults(handler=run_loader)
+    train = benches.add_parser("train", help="training clips/s for the default and the paper preset")
+    train.add_argument("--params", default="params.yaml")
+    train.add_argument("--steps", type=int, default=5, help="timed steps per preset (median)")
+    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    train.set_defaults(handler=run_train)
+    metrics = benches.add_parser(
+        "metrics", help="our evaluation vs the official code on DAVIS-val-sized data"
+    )
+    metrics.add_argument("--official", help="checkout of davisvideochallenge/davis2017-evaluation")
+    metrics.add_argument(
+        "--official-python",
+        help="interpreter with the official code's needs (scikit-image); default: this one",
+    )
+    metrics.add_argument("--workdir", default=".bench/metrics", help="where the generated data goes")
+    metrics.add_argument("--repeats", type=int, default=3)
+    metrics.set_defaults(handler=run_metrics)
+
+
+# The reports are the commands' output (stdout), not log lines.
+
+
+def run_loader(args: argparse.Namespace) -> None:
+    from rvos.bench.loader import bench_loader
+
+    print("\n".join(bench_loader(Path(args.params), args.clips, args.repeats)))
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from rvos.bench.train import bench_train
+
+    print("\n".join(bench_train(Path(args.params), args.steps, args.device)))
+
+
+def run_metrics(args: argparse.Namespace) -> None:
+    from rvos.bench.metrics import bench_metrics
+
+    official = Path(args.official) if args.official else None
+    print(bench_metrics(official, args.official_python, Path(args.workdir), args.repeats))

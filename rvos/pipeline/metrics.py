@@ -1,0 +1,102 @@
+"""DVC stage `metrics`: outputs/predictions + data/raw -> reports/metrics.json, per_sequence.csv, evaluation/.
+
+- one_shot -> DAVIS-2017 semi-supervised protocol; zero_shot -> unsupervised protocol; the trivial
+  baselines of `rvos.metrics.report` are scored next to the model.
+- `reports/metrics.json` (J&F, J, F with recall and decay, plus the baselines) is what
+  `dvc metrics diff` and `dvc exp show` display; `reports/evaluation/` has the official CSVs.
+- YouTube-VOS sources get the local proxy (J/F seen/unseen, Overall) on the train-val split.
+"""
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import cv2
+
+from rvos import paths
+from rvos.atomic import atomic_dir, write_text_atomic
+from rvos.config import Config
+from rvos.data.layout import dataset_layout, read_list
+from rvos.errors import RvosError
+from rvos.masks import overlay, read_mask
+from rvos.metrics.evaluate import evaluate_davis
+from rvos.metrics.report import headline, per_sequence_csv, per_sequence_rows, score_baselines, task_for
+from rvos.metrics.youtube import evaluate_youtube
+from rvos.pipeline.tracking import StageRun
+
+log = logging.getLogger(__name__)
+
+DAVIS_TEST_SET = "val"  # the DAVIS-layout test split is ImageSets/2017/val.txt (rvos.data.split)
+
+
+def davis_metrics(config: Config, workers: int) -> tuple[dict, list[dict]]:
+    """-> (metrics.json content, per-sequence rows) of the model, with the baselines."""
+    task = task_for(config.mode)
+    test = read_list(paths.split_list("test"))
+    listed = read_list(paths.RAW / "ImageSets" / "2017" / f"{DAVIS_TEST_SET}.txt")
+    if sorted(test) != sorted(listed):
+        raise RvosError(f"{paths.split_list('test')}: does not match ImageSets/2017/{DAVIS_TEST_SET}.txt")
+    with atomic_dir(paths.EVALUATION) as out:
+        report = evaluate_davis(paths.RAW, paths.PREDICTIONS, task, DAVIS_TEST_SET, out, workers)
+        baselines = score_baselines(paths.RAW, test, task, DAVIS_TEST_SET, out, workers)
+    metrics = {**headline(report["global"]), "baselines": baselines}
+    return metrics, per_sequence_rows(report["per_object"])
+
+
+def youtube_metrics(config: Config, workers: int) -> tuple[dict, list[dict]]:
+    if config.mode != "one_shot":
+        raise RvosError(
+            "params: mode = zero_shot: YouTube-VOS has no unsupervised protocol; score zero-shot models on "
+            "DAVIS-layout data"
+        )
+    meta = json.loads((paths.SPLITS / "train-val-meta.json").read_text())
+    train_meta = json.loads((paths.SPLITS / "train-train-meta.json").read_text())
+    seen = {o.get("category", "") for v in train_meta["videos"].values() for o in v["objects"].values()}
+    report = evaluate_youtube(paths.RAW / "train" / "Annotations", meta, seen, paths.PREDICTIONS, workers)
+    with atomic_dir(paths.EVALUATION) as out:
+        (out / "youtube-proxy.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    keys = ("Overall", "J_seen", "J_unseen", "F_seen", "F_unseen")
+    metrics = {key: report[key] for key in keys if report.get(key) is not None}
+    rows = []
+    for label, values in report["per_object"].items():
+        j, f = values["J"], values["F"]
+        rows.append({"sequence": label, "J&F": (j + f) / 2, "J": j, "F": f, "objects": 1})
+    return metrics, rows
+
+
+def log_overlays(run: StageRun, videos: list[str], limit: int = 3) -> None:
+    """A few prediction overlays (middle frame of the first test videos) as MLflow artifacts."""
+    if not run.enabled:
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        for video in videos[:limit]:
+            predictions = sorted((paths.PREDICTIONS / video).glob("*.png"))
+            frame = predictions[len(predictions) // 2]
+            image = cv2.imread(str(paths.RAW / "JPEGImages" / "480p" / video / f"{frame.stem}.jpg"))
+            if image is None:
+                continue
+            picture = overlay(image[..., ::-1], read_mask(frame))[..., ::-1]
+            target = Path(scratch) / f"{video}_{frame.stem}.jpg"
+            cv2.imwrite(str(target), picture)
+            run.log_artifact(target, "overlays")
+
+
+def metrics_stage(config: Config, run: StageRun) -> None:
+    """Score outputs/predictions; write reports/metrics.json, per_sequence.csv and evaluation/."""
+    workers = config.metrics.workers
+    if dataset_layout(config.data.source) == "youtube":
+        metrics, rows = youtube_metrics(config, workers)
+    else:
+        metrics, rows = davis_metrics(config, workers)
+    write_text_atomic(paths.METRICS, json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(paths.PER_SEQUENCE, per_sequence_csv(rows))
+    flat = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    for name, values in metrics.get("baselines", {}).items():
+        flat.update({f"baseline_{name}_{k}": v for k, v in values.items()})
+    run.log_metrics(flat, parent=True)
+    run.log_artifact(paths.METRICS)
+    run.log_artifact(paths.PER_SEQUENCE)
+    if dataset_layout(config.data.source) == "davis":
+        log_overlays(run, read_list(paths.split_list("test")))
+    log.info("metrics: %s", ", ".join(f"{k} {v:.4f}" for k, v in flat.items()))
