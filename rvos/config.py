@@ -36,7 +36,7 @@ class SyntheticConfig:
     """Size of the embedded, procedurally generated dataset (DAVIS-2017 layout)."""
 
     train_videos: int = 48
-    val_videos: int = 16
+    val_videos: int = 64  # the test set (DAVIS 'val'): enough for a bootstrap std of J&F <= 0.015
     min_frames: int = 25
     max_frames: int = 50
     height: int = 240
@@ -160,6 +160,10 @@ class TrainConfig:
     lr_schedule: Literal["constant", "cosine"] = "constant"  # per-epoch lr factor (original: constant)
     teacher_forcing_epochs: int = 5  # one-shot "ST+" curriculum: GT previous masks, then own predictions
     clips_per_video: int = 0  # 0: the original's non-overlapping clips; N: N random clips per video
+    # consecutive clips trained in sequence with the recurrent state carried over (truncated BPTT);
+    # 1: every clip starts from its own first frame (the original)
+    window_clips: int = 4
+    validate_every: int = 1  # video validation (checkpoint choice) every N epochs, and after the last
     empty_weight: float = 1.0  # weight of the loss that teaches slots without an object to stay empty
     overlap_weight: float = 0.0  # zero-shot: weight of the loss on two slots covering the same pixels
     bce_weight: float = 3.0  # per-pixel binary cross-entropy added to soft IoU (0 = the original loss)
@@ -175,6 +179,8 @@ class TrainConfig:
         _check(self.lr > 0 and self.encoder_lr >= 0, "learning rates must be positive")
         _check(self.teacher_forcing_epochs >= 0, "teacher_forcing_epochs must be >= 0")
         _check(self.clips_per_video >= 0, "clips_per_video must be >= 0")
+        _check(self.window_clips >= 1, "window_clips must be >= 1")
+        _check(self.validate_every >= 1, "validate_every must be >= 1")
         _check(
             min(self.empty_weight, self.overlap_weight, self.bce_weight) >= 0,
             "empty_weight, overlap_weight and bce_weight must be >= 0",

@@ -221,3 +221,21 @@ def test_dataloader_workers_read_the_lmdb_like_the_main_process(project):
     batches = list(loader)
     assert sum(len(b["video"]) for b in batches) == len(dataset)
     assert torch.equal(batches[0]["masks"][0], dataset[0]["masks"])
+
+
+def test_windows_are_spread_over_the_video_and_fit_the_shortest_one(project):
+    from rvos.config import TrainConfig
+    from rvos.data.dataset import clip_starts
+    from rvos.training.loop import window_frames
+
+    assert clip_starts(39, 20) == [0]  # the original drops the tail: here half the video
+    assert clip_starts(39, 20, spread=True) == [0, 19]  # two windows, first frame to last
+    assert clip_starts(25, 20, spread=True) == [2]  # one window, centred
+    assert clip_starts(60, 20, spread=True) == [0, 20, 40]  # a multiple: the original's clips
+    assert clip_starts(10, 20, spread=True) == []
+    run_data_stages()
+    videos = LmdbVideos(paths.LMDB)
+    names = sorted(videos.videos)
+    shortest = min(len(videos.videos[n].frames) for n in names)
+    assert window_frames(TrainConfig(clip_len=2, window_clips=2), videos, names) == 4
+    assert window_frames(TrainConfig(clip_len=2, window_clips=100), videos, names) == shortest // 2 * 2

@@ -39,6 +39,7 @@ def test_perfect_predictions_score_one_and_beat_the_baselines(project, mode):
     metrics_stage(config, StageRun())
     metrics = json.loads(paths.REPORTS.joinpath("metrics.json").read_text())
     assert metrics["J&F"] == pytest.approx(1.0) and metrics["J"] == pytest.approx(1.0)
+    assert metrics["J&F-bootstrap-std"] == pytest.approx(0.0) and metrics["test_sequences"] == 2
     assert set(metrics["baselines"]) == {"copy_first_frame", "whole_frame"}
     # the objects move, so copying the first frame must lose
     assert metrics["baselines"]["copy_first_frame"]["J&F"] < 0.9
@@ -59,3 +60,24 @@ def test_worse_predictions_score_lower(project):
     metrics_stage(config, StageRun())
     metrics = json.loads(paths.REPORTS.joinpath("metrics.json").read_text())
     assert 0.3 < metrics["J&F"] < 0.95
+
+
+def test_bootstrap_std_resamples_sequences():
+    from rvos.metrics.report import bootstrap_std
+
+    def objects(scores: dict[str, list[float]]) -> dict:
+        return {
+            f"{seq}_{k + 1}": {"J-Mean": s, "F-Mean": s}
+            for seq, values in scores.items()
+            for k, s in enumerate(values)
+        }
+
+    assert bootstrap_std(objects({"a": [0.5], "b": [0.5]})) == 0.0
+    # two sequences: the resampled mean is a, b or their midpoint -> std |a - b| / (2 sqrt 2)
+    two = bootstrap_std(objects({"a": [0.2], "b": [0.8]}), samples=4000)
+    assert abs(two - 0.6 / (2 * 2**0.5)) < 0.01
+    # a sequence's objects move together: many objects in one video are not many samples
+    assert bootstrap_std(objects({"a": [0.2] * 10, "b": [0.8]})) > 0.2
+    many = objects({f"s{i}": [0.2 if i % 2 else 0.8] for i in range(64)})
+    assert bootstrap_std(many) < two / 4  # more sequences, less noise (~1/sqrt(n))
+    assert bootstrap_std(many) == bootstrap_std(many)  # seeded

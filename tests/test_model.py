@@ -200,3 +200,22 @@ def test_zero_shot_canvas_is_the_union_of_the_earlier_slots_masks():
     with torch.no_grad():
         fewer, _ = model.decode(features, 2, (H, W), previous[:, :2])
     assert torch.allclose(fewer, logits[:, :2], atol=1e-6)
+
+
+@pytest.mark.parametrize("one_shot", [True, False])
+@torch.no_grad()
+def test_a_carried_clip_continues_the_previous_one(one_shot):
+    """Truncated BPTT: two clips of 3 frames with a carry give the logits of one 6-frame clip."""
+    from rvos.model.rvos import Carry
+
+    model = small_model(one_shot, slots=2)
+    images = torch.rand(1, 6, 3, H, W)
+    masks = (torch.rand(1, 6, 2, H, W) > 0.5).float() if one_shot else None
+    whole = model(images, 2, masks, teacher_forcing=False)
+    carry = Carry()
+    first = model(images[:, :3], 2, masks[:, :3] if one_shot else None, teacher_forcing=False, carry=carry)
+    assert carry.temporal is not None and not carry.temporal[0][0].requires_grad
+    second = model(images[:, 3:], 2, masks[:, 3:] if one_shot else None, teacher_forcing=False, carry=carry)
+    assert torch.allclose(torch.cat([first, second], dim=1), whole, atol=1e-5)
+    fresh = model(images[:, 3:], 2, masks[:, 3:] if one_shot else None, teacher_forcing=False)
+    assert not torch.allclose(fresh[:, 0], whole[:, 3])  # without the carry, frame 3 starts over

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,7 +16,7 @@ from rvos.config import config_from_dict
 from rvos.model.checkpoint import load_model
 from rvos.pipeline.runner import execute_stage
 from rvos.pipeline.tracking import StageRun
-from rvos.pipeline.train import train_stage
+from rvos.pipeline.train import CURVE_FIELDS, train_stage
 from rvos.training.loop import set_epoch_lr
 from rvos.training.objective import zero_shot_slot_ids
 from tests.factories import TINY_TRAINING, prepare_project
@@ -53,8 +54,16 @@ def test_short_training_writes_a_safe_checkpoint_and_curves(tmp_path, monkeypatc
     model, info = load_model(paths.BEST_CHECKPOINT)
     assert info["info"]["epoch"] == summary["best_epoch"] in (1, 2)
     rows = (paths.TRAIN_REPORTS / "curves.csv").read_text().splitlines()
-    assert rows[0] == "epoch,train_loss,val_loss,val_iou,clips_per_s,teacher_forcing,lr"
+    header = "epoch,train_loss,val_loss,val_iou,val_jf,val_j,val_f,clips_per_s,teacher_forcing,lr"
+    assert rows[0] == header
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
+    video_jf = [float(r.split(",")[4]) for r in rows[1:]]
+    assert all(0.0 <= jf <= 1.0 for jf in video_jf)  # whole-video validation ran after every epoch
+    assert (
+        summary["best_val_jf"] == pytest.approx(max(video_jf), abs=1e-6)
+        and summary["best_val_jf"] == info["info"]["val_jf"]
+    )
+    assert info["info"]["infer"]["mask_threshold"] == 0.5  # the settings it was validated with
     assert not list((tmp_path / ".rvos" / "train").glob("*/last.pt"))  # resume state cleared at the end
 
 
@@ -117,7 +126,7 @@ def test_killed_training_resumes_and_ends_like_an_uninterrupted_one(tmp_path, mo
     # Same losses and lrs epoch by epoch (the clips/s column is a timing, so it is left out).
     curves = [
         [
-            row.split(",")[:4] + row.split(",")[5:]
+            [value for column, value in zip(CURVE_FIELDS, row.split(",")) if column != "clips_per_s"]
             for row in (f / paths.TRAIN_REPORTS / "curves.csv").read_text().split()
         ]
         for f in folders.values()
@@ -239,3 +248,60 @@ def test_zero_shot_slot_assignment_rules():
     assert reading[0].tolist() == [2, 3, 1, 0]  # top to bottom, whatever the predictions
     assert zero_shot_slot_ids(probs, masks, 2, "reading_order")[0].tolist() == [2, 3]
     assert zero_shot_slot_ids(probs, torch.zeros_like(masks), 4, "all_slots")[0].tolist() == [0, 0, 0, 0]
+
+
+def test_selection_follows_video_jf_not_clip_loss(tmp_path, monkeypatch):
+    """Epoch 2 has the better clip loss, epoch 1 the better whole-video J&F: epoch 1 is kept."""
+    from rvos.training import loop, video_validation
+
+    monkeypatch.chdir(tmp_path)
+    prepare_project(tmp_path, merged())
+    clip_losses, video_jf, snapshots = iter([2.0, 1.0]), iter([0.8, 0.5]), []
+
+    def clip_validation(model, *args):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(clip_losses), 0.5
+
+    monkeypatch.setattr(loop, "validate", clip_validation)
+    monkeypatch.setattr(
+        video_validation, "validate_videos", lambda *a: dict.fromkeys(("J&F", "J", "F"), next(video_jf))
+    )
+    summary = train_stage(config_from_dict(merged()), StageRun())
+    assert (summary["best_epoch"], summary["best_val_jf"], summary["best_val_loss"]) == (1, 0.8, 2.0)
+    assert same_weights(weights(tmp_path / paths.BEST_CHECKPOINT), snapshots[0])
+    assert not same_weights(snapshots[0], snapshots[1])
+
+
+def test_video_validation_scores_what_is_segmented(tmp_path, monkeypatch):
+    """Perfect probabilities score 1; losing the objects half-way scores lower (both protocols)."""
+    from rvos.config import InferConfig
+    from rvos.data.dataset import LmdbVideos
+    from rvos.inference import VideoPrediction
+    from rvos.training import video_validation
+
+    monkeypatch.chdir(tmp_path)
+    prepare_project(tmp_path, merged())
+    videos = LmdbVideos(paths.LMDB)
+    names = sorted(videos.videos)[:2]
+
+    def run(mode: str, lose_from: int | None) -> float:
+        order = iter(names)  # validate_videos segments the videos in this order
+
+        def oracle(model, frames, annotations, device):  # the ground truth as slot probabilities
+            name = next(order)
+            masks = torch.from_numpy(np.stack([videos.mask(name, t) for t in range(len(frames))]))
+            probs = torch.stack([(masks == i).float() for i in (1, 2)], dim=1).half()  # (T, S, h, w)
+            if lose_from is not None:
+                probs[lose_from:] = 0
+            given = {0: [1, 2]} if mode == "one_shot" else {}
+            return VideoPrediction(probs, [1, 2], given)
+
+        monkeypatch.setattr(video_validation, "predict_video", oracle)
+        infer = InferConfig(split_components=False)
+        return video_validation.validate_videos(
+            torch.nn.Identity(), videos, names, mode, infer, torch.device("cpu")
+        )["J&F"]
+
+    for mode in ("one_shot", "zero_shot"):
+        assert run(mode, None) == pytest.approx(1.0)
+        assert run(mode, 4) < 0.8

@@ -109,9 +109,21 @@ class RawVideos:
         return resize_mask(decode_mask(path, str(path)), self.height, self.width)
 
 
-def clip_starts(num_frames: int, clip_len: int) -> list[int]:
-    """The original's epoch: non-overlapping clips from frame 0, the tail that does not fill one dropped."""
-    return list(range(0, num_frames - clip_len + 1, clip_len))
+def clip_starts(num_frames: int, clip_len: int, spread: bool = False) -> list[int]:
+    """The original's epoch: non-overlapping clips from frame 0, the tail that does not fill one dropped.
+
+    `spread` (for long training windows, where the dropped tail could be most of a video): about
+    num_frames / clip_len clips, spread evenly from the first frame to the last, so that an epoch
+    still reads about every frame once (neighbours may overlap or leave a few frames out).
+    """
+    if not spread:
+        return list(range(0, num_frames - clip_len + 1, clip_len))
+    if num_frames < clip_len:
+        return []
+    count = max(1, round(num_frames / clip_len))
+    if count == 1:
+        return [(num_frames - clip_len) // 2]
+    return [round(i * (num_frames - clip_len) / (count - 1)) for i in range(count)]
 
 
 def random_affine(rng: np.random.Generator, augment: AugmentConfig, height: int, width: int) -> np.ndarray:
@@ -148,8 +160,9 @@ class ClipDataset(Dataset):
         augment: AugmentConfig | None = None,
         clips_per_video: int = 0,
         seed: int = 0,
+        spread: bool = False,
     ) -> None:
-        self.videos, self.clip_len, self.augment = videos, clip_len, augment
+        self.videos, self.clip_len, self.augment, self.spread = videos, clip_len, augment, spread
         self.clips_per_video, self.seed, self.epoch = clips_per_video, seed, 0
         missing = [n for n in names if n not in videos.videos]
         if missing:
@@ -169,7 +182,7 @@ class ClipDataset(Dataset):
         for name in self.names:
             num_frames = len(self.videos.videos[name].frames)
             if self.clips_per_video == 0:
-                starts = clip_starts(num_frames, self.clip_len)
+                starts = clip_starts(num_frames, self.clip_len, self.spread)
             else:
                 starts = rng.integers(0, num_frames - self.clip_len + 1, size=self.clips_per_video).tolist()
             clips.extend((name, int(s)) for s in starts)

@@ -49,6 +49,24 @@ def per_sequence_rows(per_object: dict[str, dict[str, float]]) -> list[dict]:
     return rows
 
 
+def bootstrap_std(per_object: dict[str, dict[str, float]], samples: int = 1000, seed: int = 0) -> float:
+    """Standard deviation of J&F over bootstrap resamples of the test sequences.
+
+    Sequences, not objects, are resampled: objects of one video share its difficulty, so resampling
+    them independently would understate the noise. The generator is seeded: same input, same number.
+    """
+    sequences: dict[str, list[tuple[float, float]]] = {}
+    for label, values in per_object.items():
+        sequences.setdefault(label.rsplit("_", 1)[0], []).append((values["J-Mean"], values["F-Mean"]))
+    groups = [np.array(objects) for _, objects in sorted(sequences.items())]  # each (objects, 2)
+    rng = np.random.default_rng(seed)
+    scores = []
+    for _ in range(samples):
+        picked = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
+        scores.append(picked.mean(axis=0).mean())  # (mean J + mean F) / 2, as J&F-Mean
+    return float(np.std(scores))
+
+
 def per_sequence_csv(rows: list[dict]) -> str:
     """The rows as CSV text (`reports/per_sequence.csv`, plotted as a bar chart by DVC)."""
     lines = ["sequence,J&F,J,F,objects"]

@@ -25,6 +25,19 @@ from rvos.model.encoder import IMAGENET_MEAN, IMAGENET_STD, TRUNK_CHANNELS, ResN
 TemporalState = list[list[torch.Tensor]]  # [slot][level] -> h of that slot in the previous frame
 
 
+@dataclass
+class Carry:
+    """The recurrent state handed from a clip to the next clip of the same videos (truncated BPTT).
+
+    Empty (None) before a video's first clip. `forward` reads it and writes the state after the
+    clip's last frame back, detached, so gradients stop at the clip boundary but the model keeps
+    seeing its own drift.
+    """
+
+    temporal: TemporalState | None = None
+    prev: torch.Tensor | None = None  # (B, S, H, W) the mask input of the next frame, if spec.takes_masks
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything needed to rebuild the network; stored in every checkpoint."""
@@ -157,6 +170,7 @@ class RVOS(nn.Module):
         num_slots: int,
         given_masks: torch.Tensor | None = None,  # (B, T, S, H, W) ground truth, one-shot only
         teacher_forcing: bool = True,
+        carry: Carry | None = None,  # in/out: the state from the previous clip of the same videos
     ) -> torch.Tensor:
         """Run a whole clip with backpropagation through time -> logits (B, T, num_slots, H, W).
 
@@ -164,7 +178,8 @@ class RVOS(nn.Module):
         frame t > 0 receives the ground truth of frame t-1 (teacher forcing) or the detached
         sigmoid of its own prediction for frame t-1, through `feedback` (the "ST+" curriculum and
         validation). A zero-shot model with mask input gets an empty mask on frame 0 and its own
-        prediction after that.
+        prediction after that. With a non-empty `carry` the clip continues the previous one: its
+        first frame gets the carried temporal state and mask input instead.
         The encoder runs once on all B*T frames.
         """
         B, T = images.shape[:2]
@@ -172,7 +187,9 @@ class RVOS(nn.Module):
         features = [f.unflatten(0, (B, T)) for f in self.encode(images.flatten(0, 1))]
         temporal, outputs = None, []
         prev = None
-        if self.spec.one_shot:
+        if carry is not None and carry.temporal is not None:
+            temporal, prev = carry.temporal, carry.prev
+        elif self.spec.one_shot:
             prev = given_masks[:, 0]
         elif self.spec.takes_masks:
             prev = images.new_zeros(B, num_slots, *size)  # zero-shot: nothing found yet
@@ -183,6 +200,9 @@ class RVOS(nn.Module):
                 prev = given_masks[:, t]
             elif self.spec.takes_masks:
                 prev = self.feedback(torch.sigmoid(logits).detach())
+        if carry is not None:
+            carry.temporal = [[h.detach() for h in levels] for levels in temporal]
+            carry.prev = prev.detach() if prev is not None else None
         return torch.stack(outputs, dim=1)
 
 

@@ -21,7 +21,14 @@ from rvos.data.layout import dataset_layout, read_list
 from rvos.errors import RvosError
 from rvos.masks import overlay, read_mask
 from rvos.metrics.evaluate import evaluate_davis
-from rvos.metrics.report import headline, per_sequence_csv, per_sequence_rows, score_baselines, task_for
+from rvos.metrics.report import (
+    bootstrap_std,
+    headline,
+    per_sequence_csv,
+    per_sequence_rows,
+    score_baselines,
+    task_for,
+)
 from rvos.metrics.youtube import evaluate_youtube
 from rvos.pipeline.tracking import StageRun
 
@@ -40,7 +47,12 @@ def davis_metrics(config: Config, workers: int) -> tuple[dict, list[dict]]:
     with atomic_dir(paths.EVALUATION) as out:
         report = evaluate_davis(paths.RAW, paths.PREDICTIONS, task, DAVIS_TEST_SET, out, workers)
         baselines = score_baselines(paths.RAW, test, task, DAVIS_TEST_SET, out, workers)
-    metrics = {**headline(report["global"]), "baselines": baselines}
+    metrics = {
+        **headline(report["global"]),
+        "J&F-bootstrap-std": bootstrap_std(report["per_object"]),
+        "test_sequences": len(test),
+        "baselines": baselines,
+    }
     return metrics, per_sequence_rows(report["per_object"])
 
 
@@ -91,7 +103,7 @@ def metrics_stage(config: Config, run: StageRun) -> None:
         metrics, rows = davis_metrics(config, workers)
     write_text_atomic(paths.METRICS, json.dumps(metrics, indent=2) + "\n")
     write_text_atomic(paths.PER_SEQUENCE, per_sequence_csv(rows))
-    flat = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
     for name, values in metrics.get("baselines", {}).items():
         flat.update({f"baseline_{name}_{k}": v for k, v in values.items()})
     run.log_metrics(flat, parent=True)

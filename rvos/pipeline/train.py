@@ -26,7 +26,18 @@ from rvos.training.resume import ResumeState, resume_key
 
 log = logging.getLogger(__name__)
 
-CURVE_FIELDS = ["epoch", "train_loss", "val_loss", "val_iou", "clips_per_s", "teacher_forcing", "lr"]
+CURVE_FIELDS = [
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "val_iou",
+    "val_jf",
+    "val_j",
+    "val_f",
+    "clips_per_s",
+    "teacher_forcing",
+    "lr",
+]
 
 
 def train_stage(config: Config, run: StageRun) -> dict:
@@ -55,11 +66,12 @@ def train_stage(config: Config, run: StageRun) -> dict:
 
         def on_epoch(entry: dict, history: list[dict]) -> None:
             log.info(
-                "epoch %d: train loss %.4f, val loss %.4f, val IoU %.4f, %.2f clips/s",
+                "epoch %d: train loss %.4f, val loss %.4f, val IoU %.4f, val J&F %.4f, %.2f clips/s",
                 entry["epoch"],
                 entry["train_loss"],
                 entry["val_loss"],
                 entry["val_iou"],
+                entry["val_jf"],
                 entry["clips_per_s"],
             )
             run.log_metrics({k: float(v) for k, v in entry.items() if k != "epoch"}, step=entry["epoch"])
@@ -78,19 +90,27 @@ def write_outputs(trainer: Trainer, result: TrainingResult, run: StageRun) -> di
     """The best epoch's checkpoint, the curves and the summary; the same to MLflow."""
     config, model = trainer.config, trainer.model
     model.load_state_dict(result.best_weights)
-    info = {"epoch": result.best_epoch, "val_loss": result.best_val_loss, "epochs": config.train.epochs}
+    best = result.history[[e["epoch"] for e in result.history].index(result.best_epoch)]
+    # The inference settings it was validated with travel with the weights (`rvos demo` uses them).
+    info = {
+        "epoch": result.best_epoch,
+        "val_jf": result.best_val_jf,
+        "epochs": config.train.epochs,
+        "infer": config_to_dict(config)["infer"],
+    }
     save_torch(paths.BEST_CHECKPOINT, model_payload(model, trainer.input_size, config.mode, info))
     write_curves(result.history)
     summary = {
         "best_epoch": result.best_epoch,
-        "best_val_loss": result.best_val_loss,
-        "final_val_iou": result.history[-1]["val_iou"],
+        "best_val_jf": result.best_val_jf,
+        "best_val_loss": best["val_loss"],
+        "final_val_jf": result.history[-1]["val_jf"],
     }
     write_text_atomic(paths.TRAIN_SUMMARY, json.dumps(summary, indent=2) + "\n")
     run.log_metrics(summary)
     run.log_artifact(paths.CURVES)
     log.info(
-        "best epoch %d (val loss %.4f) -> %s", result.best_epoch, result.best_val_loss, paths.BEST_CHECKPOINT
+        "best epoch %d (video J&F %.4f) -> %s", result.best_epoch, result.best_val_jf, paths.BEST_CHECKPOINT
     )
     return summary
 

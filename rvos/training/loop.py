@@ -1,9 +1,13 @@
 """The training loop: build the model, its optimizers and loaders, then train and validate epoch by epoch.
 
 - Two Adam groups: decoder + skip reductions (lr, weight_decay) and encoder (encoder_lr, ...).
-- Each epoch ends with validation on the `valid` split (never the scored `test` split), run as
-  inference runs (one-shot feeds its own predictions); the epoch with the lowest validation loss is
-  the best one.
+- Training windows: `train.window_clips` consecutive clips of a video, trained one after the other
+  with the recurrent state carried across (`rvos.training.objective.Window`); each clip has its own
+  backward pass and optimizer step.
+- Each epoch ends with validation on the `valid` split (never the scored `test` split): the clip loss
+  and IoU (5-frame clips, own predictions fed back) and, every `train.validate_every` epochs and after
+  the last, the whole-video J&F of `rvos.training.video_validation`. The epoch with the highest
+  video J&F is the best one.
 - Everything that outlives an epoch (model, optimizers, RNG state, history, best weights) is saved
   after it in a `ResumeState`, so a killed run resumes and ends with the same weights.
 - Deterministic: the same config, data and machine give the same weights (seeded init, seeded clip
@@ -29,7 +33,8 @@ from rvos.distributed import Distributed, check_replicas_agree
 from rvos.model.checkpoint import state_dict_copy
 from rvos.model.encoder import load_imagenet_weights
 from rvos.model.rvos import RVOS, ModelSpec
-from rvos.training.objective import ClipPolicy, epoch_policy, mean_iou, run_clips
+from rvos.training import video_validation
+from rvos.training.objective import ClipPolicy, Window, epoch_policy, mean_iou, run_clips
 from rvos.training.resume import ResumeState
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,13 @@ def set_epoch_lr(optimizers: list[torch.optim.Optimizer], train: TrainConfig, ep
     return factor
 
 
+def window_frames(train: TrainConfig, videos: LmdbVideos, names: list[str]) -> int:
+    """Frames per training item: `window_clips` clips, fewer if the shortest video is shorter."""
+    shortest = min(len(videos.videos[n].frames) for n in names if n in videos.videos)
+    fitting = max(1, shortest // train.clip_len)
+    return train.clip_len * min(train.window_clips, fitting)
+
+
 def make_loaders(
     config: Config,
     videos: LmdbVideos,
@@ -80,8 +92,16 @@ def make_loaders(
     workers: int,
 ) -> tuple[ClipDataset, DataLoader, DataLoader]:
     train = config.train
+    frames = window_frames(train, videos, train_names)
+    # Windows of several clips are spread over each video; single clips keep the original's epoch.
     train_set = ClipDataset(
-        videos, train_names, train.clip_len, train.augment, train.clips_per_video, config.seed
+        videos,
+        train_names,
+        frames,
+        train.augment,
+        train.clips_per_video,
+        config.seed,
+        spread=frames > train.clip_len,
     )
     valid_set = ClipDataset(videos, valid_names, train.clip_len)
     drop_last = len(train_set) >= train.batch_size * ddp.world_size
@@ -112,6 +132,8 @@ class Trainer:
     """One training run's objects, built once by `build_trainer`."""
 
     config: Config
+    videos: LmdbVideos
+    valid_names: list[str]
     model: RVOS
     network: torch.nn.Module  # the model, or its DDP wrapper
     optimizers: list[torch.optim.Optimizer]
@@ -142,6 +164,8 @@ def build_trainer(
         network = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     return Trainer(
         config,
+        videos,
+        valid_names,
         model,
         network,
         optimizers,
@@ -167,27 +191,46 @@ def train_one_epoch(
     show_progress: bool,
     epoch: int,
     precision: str,
+    clip_len: int,
 ) -> tuple[float, float]:
-    """-> (mean clip loss, clips per second)."""
+    """-> (mean clip loss, clips per second). Each batch item is a window of consecutive clips."""
     model.train()
     total, clips, start = 0.0, 0, time.perf_counter()
     progress = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", disable=not show_progress)
     for batch in progress:
-        with autocast_for(device, precision):
-            loss, *_ = run_clips(model, spec, batch, device, policy)
-        for optimizer in optimizers:
-            optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        for optimizer in optimizers:
-            optimizer.step()
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"training diverged: loss is {loss.item()} in epoch {epoch + 1}")
-        size = batch["images"].shape[0]
-        total, clips = total + loss.item() * size, clips + size
+        chunks = split_window(batch, clip_len)
+        window = Window() if len(chunks) > 1 else None
+        for chunk in chunks:
+            with autocast_for(device, precision):
+                loss, *_ = run_clips(model, spec, chunk, device, policy, window)
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            for optimizer in optimizers:
+                optimizer.step()
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"training diverged: loss is {loss.item()} in epoch {epoch + 1}")
+            size = chunk["images"].shape[0]
+            total, clips = total + loss.item() * size, clips + size
         progress.set_postfix(
             loss=f"{total / clips:.4f}", clips_per_s=f"{clips / (time.perf_counter() - start):.2f}"
         )
     return total / max(clips, 1), clips / (time.perf_counter() - start)
+
+
+def split_window(batch: dict, clip_len: int) -> list[dict]:
+    """A batch of windows (B, W*clip_len frames) -> its consecutive clips, in order."""
+    frames = batch["images"].shape[1]
+    if frames == clip_len:
+        return [batch]
+    return [
+        {
+            **batch,
+            "images": batch["images"][:, s : s + clip_len],
+            "masks": batch["masks"][:, s : s + clip_len],
+        }
+        for s in range(0, frames, clip_len)
+    ]
 
 
 @torch.no_grad()
@@ -220,9 +263,19 @@ def validate(
 @dataclass
 class TrainingResult:
     history: list[dict]  # one entry per epoch: the columns of reports/train/curves.csv
-    best_epoch: int  # 1-based; the epoch with the lowest validation loss
-    best_val_loss: float
+    best_epoch: int  # 1-based; the epoch with the highest whole-video validation J&F
+    best_val_jf: float
     best_weights: dict  # state dict of that epoch (CPU copies)
+
+
+def video_validation_due(epoch: int, train: TrainConfig) -> bool:
+    """Every `validate_every` epochs (1-based) and always after the last one."""
+    return (epoch + 1) % train.validate_every == 0 or epoch + 1 == train.epochs
+
+
+def is_better(entry: dict, best: dict) -> bool:
+    """Selection on what is scored: a higher video J&F wins; an epoch without one never does."""
+    return not math.isnan(entry["val_jf"]) and entry["val_jf"] > best["val_jf"]
 
 
 def fit(
@@ -242,7 +295,7 @@ def fit(
         torch.set_rng_state(state["rng"])
         start_epoch, history, best = state["epoch"], state["history"], state["best"]
     else:
-        start_epoch, history, best = 0, [], {"val_loss": math.inf, "epoch": -1, "model": None}
+        start_epoch, history, best = 0, [], {"val_jf": -math.inf, "epoch": -1, "model": None}
     if ddp.is_main:
         log.info(
             "training %s %s on %s: %d train clips/epoch, %d valid clips, input %dx%d",
@@ -269,23 +322,32 @@ def fit(
             ddp.is_main,
             epoch,
             config.train.precision,
+            config.train.clip_len,
         )
         if ddp.is_main:
             val_loss, val_iou = validate(
                 model, trainer.valid_loader, trainer.device, policy, True, config.train.precision
             )
+            video = {"J&F": math.nan, "J": math.nan, "F": math.nan}
+            if video_validation_due(epoch, config.train):
+                video = video_validation.validate_videos(
+                    model, trainer.videos, trainer.valid_names, config.mode, config.infer, trainer.device
+                )
             entry = {
                 "epoch": epoch + 1,
                 "train_loss": train_loss,
                 "val_loss": val_loss,
                 "val_iou": val_iou,
+                "val_jf": video["J&F"],
+                "val_j": video["J"],
+                "val_f": video["F"],
                 "clips_per_s": speed,
                 "teacher_forcing": policy.teacher_forcing,
                 "lr": config.train.lr * lr_factor,
             }
             history.append(entry)
-            if val_loss < best["val_loss"]:
-                best = {"val_loss": val_loss, "epoch": epoch + 1, "model": state_dict_copy(model)}
+            if is_better(entry, best):
+                best = {"val_jf": entry["val_jf"], "epoch": epoch + 1, "model": state_dict_copy(model)}
             on_epoch(entry, history)
             resume.save(
                 {
@@ -305,4 +367,4 @@ def fit(
         log.info("DDP: parameters identical on %d processes", ddp.world_size)
     if best["model"] is None:  # resumed after the last epoch had already been saved
         best["model"] = state_dict_copy(model)
-    return TrainingResult(history, best["epoch"], best["val_loss"], best["model"])
+    return TrainingResult(history, best["epoch"], best["val_jf"], best["model"])

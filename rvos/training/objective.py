@@ -7,15 +7,19 @@
   previous frame, otherwise its own detached prediction (the original's "ST+" curriculum).
 - Zero-shot: slots are matched to the objects of each clip's first frame, and that matching is kept
   for the clip's later frames (`zero_shot_slot_ids`).
+- Windows (`train.window_clips` > 1): consecutive clips of the same videos are trained one after the
+  other, each with its own backward pass and optimizer step, the recurrent state and fed-back masks
+  carried across the boundary (detached) and, zero-shot, the slot matching of the window's first
+  frame kept. The model then trains on its own drift over a whole window, as inference meets it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from rvos.config import TrainConfig
 from rvos.losses import frame_loss, match_slots, pixel_bce_loss, slot_overlap_loss
-from rvos.model.rvos import ModelSpec
+from rvos.model.rvos import Carry, ModelSpec
 
 
 def slot_targets(masks: torch.Tensor, slot_ids: torch.Tensor) -> torch.Tensor:
@@ -71,6 +75,15 @@ class ClipPolicy:
     teacher_forcing: bool = False  # one-shot: ground-truth previous masks instead of predictions
 
 
+@dataclass
+class Window:
+    """What one clip hands to the next clip of the same videos when a window of consecutive clips is
+    trained in sequence (truncated BPTT, `train.window_clips`)."""
+
+    carry: Carry = field(default_factory=Carry)  # the model's recurrent state and mask input
+    slot_ids: torch.Tensor | None = None  # (B, S) zero-shot: fixed on the window's first frame
+
+
 def num_slots_for(batch: dict, spec: ModelSpec) -> int:
     """One-shot decodes only up to the highest object id in the batch; zero-shot needs every slot."""
     if not spec.one_shot:
@@ -80,22 +93,37 @@ def num_slots_for(batch: dict, spec: ModelSpec) -> int:
 
 
 def run_clips(
-    model: torch.nn.Module, spec: ModelSpec, batch: dict, device: torch.device, policy: ClipPolicy
+    model: torch.nn.Module,
+    spec: ModelSpec,
+    batch: dict,
+    device: torch.device,
+    policy: ClipPolicy,
+    window: Window | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Forward a batch of clips -> (loss, probs (B,T,S,H,W), targets, active (B,S))."""
+    """Forward a batch of clips -> (loss, probs (B,T,S,H,W), targets, active (B,S)).
+
+    With `window` the clips continue the previous clips of the same videos (state carried in and
+    out); without it each clip starts afresh from its first frame, as in the original.
+    """
+    carry = window.carry if window is not None else None
     images = batch["images"].to(device, non_blocking=True).float() / 255.0
     masks = batch["masks"].to(device, non_blocking=True).long()
     num_slots = num_slots_for(batch, spec)
     if spec.one_shot:
         slot_ids = one_shot_slot_ids(batch["objects"].to(device), num_slots)
         targets = slot_targets(masks, slot_ids)
-        logits = model(images, num_slots, targets, policy.teacher_forcing)
+        logits = model(images, num_slots, targets, policy.teacher_forcing, carry)
         active = slot_ids > 0
     else:
-        logits = model(images, num_slots)
-        slot_ids = zero_shot_slot_ids(
-            torch.sigmoid(logits[:, 0].float()), masks[:, 0], num_slots, policy.zero_shot_matching
-        )
+        logits = model(images, num_slots, carry=carry)
+        if window is not None and window.slot_ids is not None:
+            slot_ids = window.slot_ids  # a slot keeps its object for the whole window
+        else:
+            slot_ids = zero_shot_slot_ids(
+                torch.sigmoid(logits[:, 0].float()), masks[:, 0], num_slots, policy.zero_shot_matching
+            )
+        if window is not None:
+            window.slot_ids = slot_ids
         targets = slot_targets(masks, slot_ids)
         active = torch.ones_like(slot_ids, dtype=torch.bool)
     probs = torch.sigmoid(logits.float())

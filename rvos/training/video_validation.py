@@ -1,0 +1,75 @@
+"""Validation on what the test scores: whole `valid` videos, segmented by the inference code and scored
+with the project's DAVIS evaluator. Its J&F picks the checkpoint.
+
+Clip validation (5-frame clips that restart from the ground truth) cannot see a one-shot model drift
+over a 40-frame video, so it happily selects a model that loses its objects by frame 18. Here:
+- one-shot: each object is given on its first annotated frame and the model's own predictions are
+  fed back (`predict_video`), id maps as the `infer` stage makes them (`id_maps`, with
+  `infer.mask_threshold`), scored with the semi-supervised protocol;
+- zero-shot: the same proposals and post-processing as `infer` (`zero_shot_maps`), scored with the
+  unsupervised protocol.
+Everything runs at the LMDB's resolution against the LMDB's masks (the training resolution), which
+keeps it cheap enough for every epoch; the test is scored at the videos' own resolution, so the two
+numbers rank models alike but are not the same number.
+"""
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from rvos.config import InferConfig
+from rvos.data.dataset import LmdbVideos
+from rvos.data.layout import write_list
+from rvos.inference import id_maps, predict_video, zero_shot_maps
+from rvos.masks import write_mask
+from rvos.metrics.evaluate import evaluate_davis
+from rvos.metrics.report import task_for
+from rvos.model.rvos import RVOS
+
+
+def first_annotations(videos: LmdbVideos, name: str) -> dict[int, np.ndarray]:
+    """frame -> (h, w) ids of the objects that appear for the first time on that frame (LMDB masks)."""
+    first_frame_of: dict[int, int] = {}
+    for t, ids in enumerate(videos.videos[name].objects):
+        for obj in ids:
+            first_frame_of.setdefault(obj, t)
+    annotations = {}
+    for t in sorted(set(first_frame_of.values())):
+        keep = [obj for obj, first in first_frame_of.items() if first == t]
+        mask = videos.mask(name, t)
+        annotations[t] = np.where(np.isin(mask, keep), mask, 0).astype(np.uint8)
+    return annotations
+
+
+@torch.no_grad()
+def validate_videos(
+    model: RVOS, videos: LmdbVideos, names: list[str], mode: str, infer: InferConfig, device: torch.device
+) -> dict[str, float]:
+    """Segment every video of `names` whole and score it -> {"J&F", "J", "F"} of the DAVIS protocol."""
+    model.eval()
+    size = (videos.height, videos.width)
+    with tempfile.TemporaryDirectory(prefix="rvos-video-validation-") as scratch:
+        davis, results = Path(scratch) / "DAVIS", Path(scratch) / "results"
+        # The unsupervised protocol reads Annotations_unsupervised; here both are the training masks.
+        truth_folder = "Annotations" if mode == "one_shot" else "Annotations_unsupervised"
+        for name in tqdm(names, desc="validate videos", unit="video", leave=False):
+            info = videos.videos[name]
+            frames = np.stack([videos.frame(name, t) for t in range(len(info.frames))])
+            for t, stem in enumerate(info.frames):
+                write_mask(davis / truth_folder / "480p" / name / f"{stem}.png", videos.mask(name, t))
+            if mode == "one_shot":
+                annotations = first_annotations(videos, name)
+                prediction = predict_video(model, frames, annotations, device)
+                maps = id_maps(prediction, size, infer.mask_threshold, annotations)
+            else:
+                maps = zero_shot_maps(predict_video(model, frames, None, device), size, infer)
+            for stem, ids in zip(info.frames, maps):
+                write_mask(results / name / f"{stem}.png", ids)
+        (davis / "ImageSets" / "2017").mkdir(parents=True)
+        write_list(davis / "ImageSets" / "2017" / "valid.txt", names)
+        report = evaluate_davis(davis, results, task_for(mode), "valid", Path(scratch) / "scores", workers=1)
+    scores = report["global"]
+    return {"J&F": scores["J&F-Mean"], "J": scores["J-Mean"], "F": scores["F-Mean"]}
