@@ -30,7 +30,7 @@ from tqdm import tqdm
 from rvos.annotations import Annotation, load_annotation
 from rvos.atomic import atomic_dir
 from rvos.config import InferConfig, load_config
-from rvos.data.streams import DEFAULT_FPS, FrameSource, OverlayVideo, is_url, open_input
+from rvos.data.streams import DEFAULT_FPS, FrameSource, Mp4Writer, is_url, open_input
 from rvos.device import resolve_device
 from rvos.errors import RvosError
 from rvos.masks import overlay, write_mask
@@ -199,7 +199,7 @@ def segment_input(
     with atomic_dir(job.out) as tmp:
         video = None
         if overlay_video:
-            video = OverlayVideo(tmp / "overlay.mp4", source.size, fps or source.fps or DEFAULT_FPS)
+            video = Mp4Writer(tmp / "overlay.mp4", source.size, fps or source.fps or DEFAULT_FPS)
         start = time.perf_counter()
         bar = tqdm(total=source.count, desc=job.out.name or "demo", unit="frame", dynamic_ncols=True)
         try:

@@ -233,7 +233,10 @@ def bad_inputs(tmp_path):
         ([tmp_path / "broken.mp4", "--mask", mask], "cannot read any frame"),
         ([tmp_path / "missing.mp4", "--mask", mask], "no such video file or folder"),
         ([tmp_path / "empty", "--mask", mask], "no frames"),
-        ([truncated, "--mask", mask], "truncated.avi: the video ended after ... of the 40 frames its container announces"),
+        (
+            [truncated, "--mask", mask],
+            "truncated.avi: the video ended after ... of the 40 frames its container announces",
+        ),
         ([ambiguous, "--mask", mask], "frames frame_01.jpg and frame_1.jpg have the same number"),
         ([twins, "--mask", mask], "00000.jpg and 00000.png are both frame 00000"),
         ([frames, "--mask", small], "small.png: mask is 10x10 but the frames are 40x64"),
@@ -328,3 +331,16 @@ def test_threshold_flag_changes_the_masks(tmp_path):
              "--mask-threshold", threshold)  # fmt: skip
         labelled[threshold] = sum(int((read_mask(p) > 0).sum()) for p in sorted(out.glob("*.png"))[1:])
     assert labelled["0.01"] > labelled["0.99"]
+
+
+def test_memory_benchmark_runs_one_demo_process_per_length(tmp_path):
+    # A smoke run on tiny sizes; the figures themselves are in docs/benchmarks.md (not a timed test).
+    from rvos.bench.demo_memory import bench_demo_memory
+
+    params = tmp_path / "params.yaml"
+    params.write_text("model:\n  hidden_size: 16\n  max_objects: 2\nindex:\n  height: 32\n  width: 48\n")
+    lines = bench_demo_memory(params, [3, 6], (H, W), tmp_path / "work")
+    rows = [line.split() for line in lines[2:]]
+    assert [row[0] for row in rows] == ["3", "6"] and rows[0][-1] == "1.00"
+    assert all(int(row[1]) > 50 and row[2] == "MiB" for row in rows)  # a real process's peak RSS
+    assert read_back(tmp_path / "work" / "out-6" / "overlay.mp4")[0] == 6

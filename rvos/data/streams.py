@@ -153,7 +153,7 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-class OverlayVideo:
+class Mp4Writer:
     """An MP4 written frame by frame: H.264 ('avc1') where this OpenCV can encode it, else MPEG-4 Part 2
     ('mp4v', which every OpenCV build with FFmpeg writes and reads).
 
