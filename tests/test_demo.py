@@ -229,48 +229,77 @@ def bad_inputs(tmp_path):
     write_video(tmp_path / "x" / "clip.avi", 2)
     write_video(tmp_path / "y" / "clip.avi", 2)
     truncated = truncated_video(tmp_path / "truncated.avi")
-    return [
-        ([tmp_path / "broken.mp4", "--mask", mask], "cannot read any frame"),
-        ([tmp_path / "missing.mp4", "--mask", mask], "no such video file or folder"),
-        ([tmp_path / "empty", "--mask", mask], "no frames"),
-        (
+    resized = frames_folder(tmp_path / "resized", count=3)
+    cv2.imwrite(str(resized / "frame_002.jpg"), np.zeros((H + 2, W, 3), np.uint8))
+    return {
+        "unreadable video": ([tmp_path / "broken.mp4", "--mask", mask], "cannot read any frame"),
+        "missing input": ([tmp_path / "missing.mp4", "--mask", mask], "no such video file or folder"),
+        "empty folder": ([tmp_path / "empty", "--mask", mask], "no frames"),
+        "truncated video": (
             [truncated, "--mask", mask],
             "truncated.avi: the video ended after ... of the 40 frames its container announces",
         ),
-        ([ambiguous, "--mask", mask], "frames frame_01.jpg and frame_1.jpg have the same number"),
-        ([twins, "--mask", mask], "00000.jpg and 00000.png are both frame 00000"),
-        ([frames, "--mask", small], "small.png: mask is 10x10 but the frames are 40x64"),
-        ([frames], "one-shot model: give the first-frame annotation with --mask"),
+        "ambiguous numbers": (
+            [ambiguous, "--mask", mask],
+            "frames frame_01.jpg and frame_1.jpg have the same",
+        ),
+        "duplicate stems": ([twins, "--mask", mask], "00000.jpg and 00000.png are both frame 00000"),
+        "frame size changes": (
+            [resized, "--mask", mask],
+            "frame frame_002 is 42x64 but the first frame is 40x64",
+        ),
+        "mask size": ([frames, "--mask", small], "small.png: mask is 10x10 but the frames are 40x64"),
+        "no mask": ([frames], "one-shot model: give the first-frame annotation with --mask"),
         # mask problems are found before the video is read: here the video is truncated too
-        ([truncated, "--mask", rgb], "rgb.png: mask is RGB, expected an indexed (palette) or grayscale PNG"),
-        (
+        "rgb mask": (
+            [truncated, "--mask", rgb],
+            "rgb.png: mask is RGB, expected an indexed (palette) or grayscale",
+        ),
+        "anti-aliased mask": (
             [truncated, "--mask", soft_mask(tmp_path / "soft.png")],
             "soft.png: ... looks like a binary mask with",
         ),
-        ([video, "--mask", soft_mask(tmp_path / "soft.jpg")], "soft.jpg: ... saved as JPEG"),
-        ([video, "--mask", high], "high.png: object id 4 is above the model's 3 slots"),
-        ([frames, "--mask", no_frame], "frame_009.png: no frame named frame_009 in"),
-        ([video, "--mask", beyond], "00009.png: annotates frame 9 but"),
-        ([video, "--mask", jpeg_only], "no annotation PNG in the mask folder (found 00000.jpg"),
-        ([video, frames, "--mask", mask], "with several inputs --mask is a folder"),
-        ([tmp_path / "x" / "clip.avi", tmp_path / "y" / "clip.avi"], "would both write"),
-    ]
+        "jpeg mask": ([video, "--mask", soft_mask(tmp_path / "soft.jpg")], "soft.jpg: ... saved as JPEG"),
+        "ids above slots": ([video, "--mask", high], "high.png: object id 4 is above the model's 3 slots"),
+        "png for no frame": ([frames, "--mask", no_frame], "frame_009.png: no frame named frame_009 in"),
+        "png beyond the video": ([video, "--mask", beyond], "00009.png: annotates frame 9 but"),
+        "mask folder without png": (
+            [video, "--mask", jpeg_only],
+            "no annotation PNG in the mask folder (found",
+        ),
+        "one mask for several inputs": (
+            [video, frames, "--mask", mask],
+            "with several inputs --mask is a folder",
+        ),
+        "same output name": ([tmp_path / "x" / "clip.avi", tmp_path / "y" / "clip.avi"], "would both write"),
+    }
 
 
-def test_demo_errors_are_one_line_and_write_nothing(tmp_path, capsys):
+BAD_INPUTS = [
+    "unreadable video", "missing input", "empty folder", "truncated video", "ambiguous numbers",
+    "duplicate stems", "frame size changes", "mask size", "no mask", "rgb mask", "anti-aliased mask",
+    "jpeg mask", "ids above slots", "png for no frame", "png beyond the video", "mask folder without png",
+    "one mask for several inputs", "same output name",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_demo_errors_are_one_line_and_write_nothing(tmp_path, capsys, case):
     one = checkpoint(tmp_path / "one.pt", one_shot=True)
-    for args, message in bad_inputs(tmp_path):
-        out = tmp_path / "out"
-        with pytest.raises(SystemExit) as exit_info:
-            demo(*args, "--checkpoint", one, "--out", out)
-        assert exit_info.value.code == 2, (args, message)
-        err = capsys.readouterr().err
-        errors = [line for line in err.splitlines() if " ERROR " in line]
-        parts = message.split(" ... ")  # each part in the line, in this order
-        assert len(errors) == 1 and "Traceback" not in err, (message, err)
-        assert all(part in errors[0] for part in parts), (message, errors[0])
-        assert not out.exists(), message
-        assert not list(tmp_path.glob(".out.tmp-*")), message  # no temporary folder left behind
+    cases = bad_inputs(tmp_path)
+    assert sorted(cases) == sorted(BAD_INPUTS)
+    args, message = cases[case]
+    out = tmp_path / "out"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        demo(*args, "--checkpoint", one, "--out", out)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert all(part in errors[0] for part in message.split(" ... ")), errors[0]  # the parts, in the line
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.tmp-*"))  # no temporary folder left behind
 
 
 def test_demo_output_and_mode_errors(tmp_path, capsys):
