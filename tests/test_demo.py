@@ -373,3 +373,17 @@ def test_memory_benchmark_runs_one_demo_process_per_length(tmp_path):
     assert [row[0] for row in rows] == ["3", "6"] and rows[0][-1] == "1.00"
     assert all(int(row[1]) > 50 and row[2] == "MiB" for row in rows)  # a real process's peak RSS
     assert read_back(tmp_path / "work" / "out-6" / "overlay.mp4")[0] == 6
+
+
+def test_overlay_blends_each_object_and_draws_its_outline():
+    from rvos.masks import _COLOURS, overlay
+
+    frame = np.full((60, 80, 3), 100, np.uint8)
+    ids = np.zeros((60, 80), np.uint8)
+    ids[10:40, 10:40] = 1
+    ids[20:50, 50:70] = 2
+    picture = overlay(frame, ids)
+    assert np.array_equal(picture[0, 0], frame[0, 0])  # background untouched
+    assert np.array_equal(picture[25, 25], (frame[0, 0] * 0.5 + _COLOURS[1] * 0.5).astype(np.uint8))
+    assert np.array_equal(picture[10, 25], _COLOURS[1]) and np.array_equal(picture[35, 50], _COLOURS[2])
+    assert np.array_equal(overlay(frame, ids, outline=False)[10, 25], picture[25, 25])
