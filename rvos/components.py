@@ -7,11 +7,12 @@ its connected components, and following each component from frame to frame by it
 where it was the last time it was seen, reports them as separate proposals.
 
 What it cannot do: objects that touch stay one region. What it costs: an object that an occluder
-cuts in two becomes two proposals, of which only one is scored.
+cuts in two becomes two proposals, of which only one is scored. It runs online (`RegionTracker`,
+one frame at a time), so a video of any length streams through it.
 `infer.split_components: false` gives the model's own proposals (the original behaviour).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -21,9 +22,8 @@ from scipy.optimize import linear_sum_assignment
 
 @dataclass
 class _Track:
-    label: int  # provisional id, unique within the video, in order of first appearance
+    label: int  # output id (1..limit, in order of first appearance), 0 = not reported
     last: np.ndarray  # (H, W) bool: the region the last time it was seen
-    area: int = 0  # pixels over the whole video
 
 
 def connected_parts(mask: np.ndarray, min_area: float) -> list[np.ndarray]:
@@ -47,34 +47,45 @@ def _assign(parts: list[np.ndarray], tracks: list[_Track]) -> list[int | None]:
     return result
 
 
-def split_components(id_maps: Iterable[np.ndarray], min_area_fraction: float, limit: int) -> list[np.ndarray]:
-    """Per-frame (H, W) uint8 proposal maps -> the same frames with one id per tracked region.
+class RegionTracker:
+    """Online: per-frame (H, W) uint8 proposal maps in, the same frames with one id per tracked region out.
 
-    Regions smaller than `min_area_fraction` of the frame are dropped (fragments, not objects).
-    When there are more than `limit` regions, the largest over the video are kept. Ids 1..P are
-    given in order of first appearance.
+    Regions smaller than `min_area_fraction` of the frame are dropped (fragments, not objects). Ids
+    1..`limit` are given in order of first appearance; a region that first appears when `limit` ids
+    are taken is followed but never reported (0), so it cannot take another region's id later.
+    (The whole-video version this replaces kept the `limit` largest regions over the video, which
+    needs the last frame before the first one can be written; both agree whenever the video has at
+    most `limit` regions.)
     """
-    tracks: dict[int, list[_Track]] = {}  # proposal id -> the regions it has been split into
-    labelled = []  # (H, W) int32 provisional labels per frame
-    created = 0
-    for ids in id_maps:
-        out = np.zeros(ids.shape, np.int32)
+
+    def __init__(self, min_area_fraction: float, limit: int) -> None:
+        self.min_area_fraction, self.limit = min_area_fraction, limit
+        self.tracks: dict[int, list[_Track]] = {}  # proposal id -> the regions it has been split into
+        self.reported = 0  # ids handed out so far
+
+    def step(self, ids: np.ndarray) -> np.ndarray:
+        out = np.zeros(ids.shape, np.uint8)
         for proposal in np.unique(ids[ids > 0]).tolist():
-            parts = connected_parts(ids == proposal, min_area_fraction * ids.size)
-            own = tracks.setdefault(proposal, [])
+            parts = connected_parts(ids == proposal, self.min_area_fraction * ids.size)
+            own = self.tracks.setdefault(proposal, [])
             for part, index in zip(parts, _assign(parts, own)):
                 if index is None:
-                    created += 1
-                    own.append(_Track(created, part))
+                    label = 0
+                    if self.reported < self.limit:
+                        self.reported += 1
+                        label = self.reported
+                    own.append(_Track(label, part))
                     index = len(own) - 1
                 track = own[index]
                 track.last = part
-                track.area += int(part.sum())
                 out[part] = track.label
-        labelled.append(out)
+        return out
 
-    everything = [track for own in tracks.values() for track in own]
-    kept = sorted(track.label for track in sorted(everything, key=lambda t: -t.area)[:limit])
-    new_id = np.zeros(created + 1, np.uint8)
-    new_id[kept] = np.arange(1, len(kept) + 1)
-    return [new_id[out] for out in labelled]
+
+def split_components(
+    id_maps: Iterable[np.ndarray], min_area_fraction: float, limit: int
+) -> Iterator[np.ndarray]:
+    """`RegionTracker` over a sequence of proposal maps (lazily, one frame at a time)."""
+    tracker = RegionTracker(min_area_fraction, limit)
+    for ids in id_maps:
+        yield tracker.step(ids)

@@ -1,14 +1,25 @@
-"""`rvos demo`: segment your own video (a file or a folder of frames) outside the pipeline.
+"""`rvos demo`: segment your own videos (files, stream URLs, folders of frames) outside the pipeline.
 
-With a first-frame mask the objects in it are tracked (one-shot); without one the model finds the
-objects itself (zero-shot). The model's architecture, input size and mode come from the checkpoint,
-so any checkpoint of the pipeline or from `rvos import-original` works. Which inference settings
+With `--mask` the objects it annotates are tracked (one-shot); without it the model finds objects
+itself (zero-shot). The model's architecture, input size and mode come from the checkpoint, so any
+checkpoint of the pipeline or from `rvos import-original` works. Which inference settings
 (thresholds, zero-shot post-processing) apply is decided by `demo_infer_config`.
+
+Streaming: each frame is read, segmented (`rvos.segmenter.Segmenter`, encoding up to 16 frames at
+once) and written (its palette PNG, its frame of `overlay.mp4`, its JPEG preview) before later frames
+are read, so memory does not grow with the video's length (`rvos bench demo-memory`).
+
+Everything that can be checked before segmenting is checked first, for every input: the output
+folders, the checkpoint, each input's first frame and frame count, each annotation in full. An input's
+output folder is written to a temporary sibling and renamed into place when the input is done, so it
+is complete or absent: a video that turns out to be truncated at its end leaves nothing.
 """
 
 import dataclasses
 import logging
 import time
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +27,16 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from rvos.annotations import Annotation, load_annotation
 from rvos.atomic import atomic_dir
-from rvos.config import InferConfig, build_section, load_config
-from rvos.data.videos import read_video, resize_frame, resize_mask
+from rvos.config import InferConfig, load_config
+from rvos.data.streams import DEFAULT_FPS, FrameSource, Mp4Writer, is_url, open_input
 from rvos.device import resolve_device
 from rvos.errors import RvosError
-from rvos.inference import id_maps, predict_video, zero_shot_maps
-from rvos.masks import overlay, read_mask, write_mask
+from rvos.masks import overlay, write_mask
 from rvos.model.checkpoint import load_model
+from rvos.model.rvos import RVOS
+from rvos.segmenter import Segmenter, checkpoint_infer
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +51,9 @@ def demo_infer_config(
     defaults, which equal the shipped params.yaml.
     """
     infer, source = InferConfig(), "defaults"
-    stored = checkpoint.get("info", {}).get("infer")
+    stored = checkpoint_infer(checkpoint)
     if stored is not None:
-        infer, source = build_section(InferConfig, stored, "infer (checkpoint)"), "the checkpoint"
+        infer, source = stored, "the checkpoint"
     if params is not None and params.is_file():
         infer, source = load_config(params).infer, str(params)
     given = {key: value for key, value in overrides.items() if value is not None}
@@ -53,72 +66,169 @@ def demo_infer_config(
     return infer, source
 
 
-def read_first_mask(path: Path, frame_shape: tuple[int, ...]) -> np.ndarray:
-    """Palette / grayscale id mask; a binary 0/255 mask is one object (id 1)."""
-    mask = read_mask(path)
-    if mask.shape != frame_shape[:2]:
-        raise RvosError(
-            f"{path}: mask is {mask.shape[0]}x{mask.shape[1]} but the frames are "
-            f"{frame_shape[0]}x{frame_shape[1]}"
-        )
-    if set(np.unique(mask).tolist()) <= {0, 255}:
-        mask = (mask == 255).astype(np.uint8)
-    if not mask.any():
-        raise RvosError(f"{path}: the mask has no object")
-    return mask
+@dataclasses.dataclass(frozen=True)
+class Job:
+    source: str  # as given: a path or a URL
+    out: Path  # the folder its masks go to
+
+
+def output_name(source: str) -> str:
+    """The sub-folder of an input when there are several: a video's stem, a folder's name."""
+    if is_url(source):
+        tail = source.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        return Path(tail).stem or "stream"
+    path = Path(source)
+    return path.name if path.is_dir() else path.stem
+
+
+def check_creatable(out: Path) -> None:
+    """`out` is a folder or can be made one: neither it nor any folder above it is a file."""
+    for path in [out, *out.parents]:
+        if path.is_dir():
+            return
+        if path.exists() or path.is_symlink():
+            if path == out:
+                raise RvosError(f"{out}: output path is a file, not a folder")
+            raise RvosError(f"{out}: cannot create the output folder: {path} is a file")
+
+
+def check_output_folder(out: Path) -> None:
+    check_creatable(out)
+    if out.is_dir() and any(out.iterdir()):
+        raise RvosError(f"{out}: output folder exists and is not empty")
+
+
+def plan_jobs(sources: list[str], out: Path) -> list[Job]:
+    """One input writes into `out`; several write into one sub-folder of `out` each."""
+    if len(sources) == 1:
+        check_output_folder(out)
+        return [Job(sources[0], out)]
+    check_creatable(out)  # it may hold other results already; each input's own sub-folder may not
+    jobs, taken = [], {}
+    for source in sources:
+        name = output_name(source)
+        if name in taken:
+            raise RvosError(
+                f"{source}: {taken[name]} and {source} would both write {out / name} (rename one)"
+            )
+        taken[name] = source
+        check_output_folder(out / name)
+        jobs.append(Job(source, out / name))
+    return jobs
+
+
+def mask_for(mask: Path, job: Job, several: bool) -> Path:
+    """The annotation of one input: `--mask` itself, or with several inputs its entry for the input."""
+    if not several:
+        return mask
+    name = job.out.name
+    for candidate in (mask / f"{name}.png", mask / name):
+        if candidate.exists():
+            return candidate
+    raise RvosError(
+        f"{mask}: no annotation for input {job.source} (with several inputs --mask is a folder holding "
+        f"{name}.png or a folder {name}/ for each)"
+    )
 
 
 def run_demo(
-    source: Path,
+    sources: list[str],
     out: Path,
     checkpoint_path: Path,
     mask_path: Path | None,
     device_name: str,
     params: Path | None,
     overrides: dict[str, Any],
-    write_overlays: bool,
+    overlay_video: bool = False,
+    overlay_frames: bool = False,
+    fps: float | None = None,
 ) -> None:
-    """Segment `source` into one palette PNG per frame in `out` (and `<frame>_overlay.jpg` previews)."""
-    if out.exists() and any(out.iterdir()):
-        raise RvosError(f"{out}: output folder exists and is not empty")
+    """Segment each input into one palette PNG per frame (+ overlay.mp4, + <frame>_overlay.jpg)."""
+    jobs = plan_jobs(sources, out)
     model, checkpoint = load_model(checkpoint_path)
     one_shot = model.spec.one_shot
     if one_shot and mask_path is None:
         raise RvosError(f"{checkpoint_path}: one-shot model: give the first-frame annotation with --mask")
     if not one_shot and mask_path is not None:
         raise RvosError(f"{checkpoint_path}: zero-shot model: it takes no --mask (use a one-shot checkpoint)")
+    if fps is not None and not 0 < fps <= 1000:
+        raise RvosError(f"--fps {fps}: must be in (0, 1000]")
     infer, settings_source = demo_infer_config(params, checkpoint, overrides)
+    inputs = [open_input(job.source) for job in jobs]
+    annotations: list[Annotation | None] = [None] * len(jobs)
+    if one_shot:
+        if len(jobs) > 1 and not mask_path.is_dir():
+            raise RvosError(
+                f"{mask_path}: with several inputs --mask is a folder with one annotation per input"
+            )
+        annotations = [
+            load_annotation(mask_for(mask_path, job, len(jobs) > 1), source, model.spec.max_objects)
+            for job, source in zip(jobs, inputs)
+        ]
     log.info("inference settings from %s: %s", settings_source, dataclasses.asdict(infer))
     device = resolve_device(device_name)
     model.to(device)
+    for job, source, annotation in zip(jobs, inputs, annotations):
+        size = tuple(checkpoint["input_size"])
+        segment_input(job, source, annotation, model, size, infer, overlay_video, overlay_frames, fps)
 
-    frames, names = read_video(source)
-    height, width = checkpoint["input_size"]
-    small = np.stack([resize_frame(f, height, width) for f in frames])
-    annotations = given = None
-    if one_shot:
-        first = read_first_mask(mask_path, frames[0].shape)
-        annotations, given = {0: resize_mask(first, height, width)}, {0: first}
-    start = time.perf_counter()
-    prediction = predict_video(model, small, annotations, device)
-    seconds = time.perf_counter() - start
-    if one_shot:
-        maps = id_maps(prediction, frames[0].shape[:2], infer.mask_threshold, given)
-    else:
-        maps = zero_shot_maps(prediction, frames[0].shape[:2], infer)
+
+def segment_input(
+    job: Job,
+    source: FrameSource,
+    annotation: Annotation | None,
+    model: RVOS,
+    input_size: tuple[int, int],
+    infer: InferConfig,
+    overlay_video: bool,
+    overlay_frames: bool,
+    fps: float | None,
+) -> None:
+    """Stream one input: read a frame, segment it, write its outputs, then the next."""
+    segmenter = Segmenter(model, input_size, infer, slots=annotation.ids[-1] if annotation else None)
+    # Frames handed to the segmenter and waiting for their id maps: at most one encoder batch.
+    pending: deque[tuple[str, np.ndarray]] = deque()
+
+    def items() -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        for index, (name, frame) in enumerate(source.frames()):
+            pending.append((name, frame))
+            yield frame, annotation.at(index) if annotation else None
+
     objects: set[int] = set()
-    with atomic_dir(out) as tmp:
-        for t, ids in enumerate(tqdm(maps, total=len(names), desc="write", unit="frame")):
-            objects.update(np.unique(ids[ids > 0]).tolist())
-            write_mask(tmp / f"{names[t]}.png", ids)
-            if write_overlays:
-                preview = cv2.cvtColor(overlay(frames[t], ids), cv2.COLOR_RGB2BGR)
-                cv2.imwrite(str(tmp / f"{names[t]}_overlay.jpg"), preview)
+    frames = 0
+    with atomic_dir(job.out) as tmp:
+        video = None
+        if overlay_video:
+            video = Mp4Writer(tmp / "overlay.mp4", source.size, fps or source.fps or DEFAULT_FPS)
+        start = time.perf_counter()
+        bar = tqdm(total=source.count, desc=job.out.name or "demo", unit="frame", dynamic_ncols=True)
+        try:
+            for ids in segmenter.run(items()):
+                name, frame = pending.popleft()
+                write_mask(tmp / f"{name}.png", ids)
+                objects.update(np.unique(ids[ids > 0]).tolist())
+                if video is not None or overlay_frames:
+                    picture = overlay(frame, ids)
+                    if video is not None:
+                        video.write(picture)
+                    if overlay_frames:
+                        cv2.imwrite(
+                            str(tmp / f"{name}_overlay.jpg"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
+                        )
+                frames += 1
+                bar.update()
+        finally:
+            bar.close()
+            if video is not None:
+                video.close()
+        seconds = time.perf_counter() - start
+        if annotation is not None:
+            annotation.check_reached(frames, source.source)
     log.info(
         "%d frames, %d objects (%s) at %.1f frames/s -> %s",
-        len(frames),
+        frames,
         len(objects),
-        "one-shot" if one_shot else "zero-shot",
-        len(frames) / max(seconds, 1e-9),
-        out,
+        "one-shot" if segmenter.one_shot else "zero-shot",
+        frames / max(seconds, 1e-9),
+        job.out,
     )

@@ -8,6 +8,7 @@ of an RGB rendering is not an object id.
 import io
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -78,8 +79,17 @@ def write_mask(path: str | Path, ids: np.ndarray) -> None:
 _COLOURS = np.array(_PALETTE, dtype=np.uint8).reshape(256, 3)
 
 
-def overlay(frame: np.ndarray, ids: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """(H, W, 3) RGB frame with each object's palette colour blended over its pixels."""
+def overlay(frame: np.ndarray, ids: np.ndarray, alpha: float = 0.5, outline: bool = True) -> np.ndarray:
+    """(H, W, 3) RGB frame with each object's palette colour blended over its pixels and, with
+    `outline`, its contours drawn in that colour (so that touching objects stay apart)."""
     coloured = _COLOURS[ids]
     blend = (frame * (1 - alpha) + coloured * alpha).astype(np.uint8)
-    return np.where(ids[..., None] > 0, blend, frame)
+    picture = np.where(ids[..., None] > 0, blend, frame)
+    if outline:
+        thickness = max(1, round(min(ids.shape) / 240))  # 2 px at 480p, 3 px at 720p
+        for obj in np.unique(ids[ids > 0]).tolist():
+            contours, _ = cv2.findContours(
+                (ids == obj).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE
+            )
+            cv2.drawContours(picture, contours, -1, _COLOURS[obj].tolist(), thickness)
+    return picture

@@ -48,12 +48,31 @@ def with_parents(module):
     return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
+def lazy_names(root):
+    """`rvos.LAZY` read from rvos/__init__.py: public names that `rvos` imports on first use
+    (`from rvos import Segmenter` runs rvos/segmenter.py although no import statement says so)."""
+    init = root / "rvos" / "__init__.py"
+    if not init.is_file():
+        return {}
+    for node in ast.parse(init.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "LAZY" for t in node.targets):
+            return ast.literal_eval(node.value)
+    return {}
+
+
 def imported_modules(root, path):
     """Every module that the file `path` may import, at module level or lazily inside a function."""
     # The package that relative imports start from: `rvos/a/b.py` and `rvos/a/__init__.py` -> rvos.a.
     package = path.relative_to(root).with_suffix("").parts[:-1]
+    lazy = lazy_names(root)
     modules = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if (
+            isinstance(node, ast.Attribute)
+            and getattr(node.value, "id", None) == "rvos"
+            and node.attr in lazy
+        ):
+            modules.append(lazy[node.attr])  # `rvos.Segmenter` after `import rvos`
         if isinstance(node, ast.Import):
             modules += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -65,6 +84,8 @@ def imported_modules(root, path):
             modules.append(base)
             # `from rvos.data import download` may name a submodule; the caller drops it if not a file.
             modules += [f"{base}.{alias.name}" for alias in node.names if alias.name != "*"]
+            if base == "rvos":
+                modules += [lazy[alias.name] for alias in node.names if alias.name in lazy]
     return [m for m in modules if m and m.split(".")[0] in PROJECT_PACKAGES]
 
 
@@ -191,6 +212,28 @@ def test_checker_catches_a_lazy_import_missing_from_deps(tmp_path):
     (tmp_path / "rvos/c.py").write_text("")
     assert [p.split(":")[0] for p in too_broad(tmp_path, "s")] == [
         "stage 's' lists folder rvos in deps but never imports rvos/c.py"
+    ]
+
+
+def test_checker_follows_the_packages_lazy_names(tmp_path):
+    # `import rvos` runs nothing else, but `from rvos import Thing` runs the module behind the name.
+    files = {
+        "stages/s.py": "import rvos\n",
+        "stages/t.py": "from rvos import Thing\n",
+        "rvos/__init__.py": "import importlib\nLAZY = {'Thing': 'rvos.b'}\n",
+        "rvos/b.py": "Thing = 1\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    stages = {
+        name: {"cmd": f"python -m stages.{name}", "deps": [f"stages/{name}.py", "rvos/__init__.py"]}
+        for name in ("s", "t")
+    }
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    assert uncovered(tmp_path, "s") == []
+    assert uncovered(tmp_path, "t") == [
+        "stage 't' imports rvos/b.py (via stages/t.py) but dvc.yaml does not list it in deps"
     ]
 
 

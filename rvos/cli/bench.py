@@ -5,7 +5,7 @@ from pathlib import Path
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    bench = commands.add_parser("bench", help="speed benchmarks (see docs/benchmarks.md)")
+    bench = commands.add_parser("bench", help="speed and memory benchmarks (see docs/benchmarks.md)")
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     loader = benches.add_parser("loader", help="clips/s reading clips from raw folders vs the LMDB")
     loader.add_argument("--params", default="params.yaml")
@@ -28,6 +28,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     metrics.add_argument("--workdir", default=".bench/metrics", help="where the generated data goes")
     metrics.add_argument("--repeats", type=int, default=3)
     metrics.set_defaults(handler=run_metrics)
+    memory = benches.add_parser(
+        "demo-memory", help="peak RSS of rvos demo on a short and a long generated video (streaming)"
+    )
+    memory.add_argument("--params", default="params.yaml", help="model size from here (else the defaults)")
+    memory.add_argument(
+        "--frames", type=int, nargs="+", default=[60, 600], help="video lengths (default 60 600)"
+    )
+    memory.add_argument("--height", type=int, default=720)
+    memory.add_argument("--width", type=int, default=1280)
+    memory.add_argument("--workdir", default=".bench/demo-memory", help="where the generated files go")
+    memory.add_argument("--no-overlay", action="store_true", help="without --overlay (e.g. for older code)")
+    memory.add_argument("--code", help="run the demo of this checkout instead (python -m rvos.cli there)")
+    memory.set_defaults(handler=run_demo_memory)
 
 
 # The reports are the commands' output (stdout), not log lines.
@@ -50,3 +63,14 @@ def run_metrics(args: argparse.Namespace) -> None:
 
     official = Path(args.official) if args.official else None
     print(bench_metrics(official, args.official_python, Path(args.workdir), args.repeats))
+
+
+def run_demo_memory(args: argparse.Namespace) -> None:
+    from rvos.bench.demo_memory import bench_demo_memory
+
+    code = Path(args.code) if args.code else None
+    size = (args.height, args.width)
+    workdir = Path(args.workdir)
+    print(
+        "\n".join(bench_demo_memory(Path(args.params), args.frames, size, workdir, not args.no_overlay, code))
+    )

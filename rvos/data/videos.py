@@ -10,7 +10,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from rvos.data.layout import FRAME_SUFFIXES
 from rvos.errors import RvosError
@@ -71,37 +70,6 @@ def decode_frame(data: bytes | Path, name: str) -> np.ndarray:
     if bgr is None:
         raise RvosError(f"{name}: frame is corrupt or not an image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def read_video(source: Path) -> tuple[list[np.ndarray], list[str]]:
-    """A video file (anything OpenCV reads) or a folder of frames -> (RGB frames, output names).
-
-    A folder's frames are named after their files (in name order), a video's by frame index (00000...).
-    """
-    if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
-        if not files:
-            raise RvosError(f"{source}: no frames (.jpg/.jpeg/.png) in the folder")
-        frames = [decode_frame(p, str(p)) for p in tqdm(files, desc="read", unit="frame")]
-        names = [p.stem for p in files]
-    elif source.is_file():
-        capture = cv2.VideoCapture(str(source))
-        frames = []
-        while capture.isOpened():
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        capture.release()
-        if not frames:
-            raise RvosError(f"{source}: cannot read any frame from this video (unsupported or corrupt file)")
-        names = [f"{t:05d}" for t in range(len(frames))]
-    else:
-        raise RvosError(f"{source}: no such video file or folder")
-    sizes = {f.shape for f in frames}
-    if len(sizes) > 1:
-        raise RvosError(f"{source}: frames have different sizes {sorted(sizes)[:2]}")
-    return frames, names
 
 
 def resize_frame(frame: np.ndarray, height: int, width: int) -> np.ndarray:

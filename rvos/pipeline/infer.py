@@ -2,10 +2,13 @@
 
 One palette PNG per frame of every test video, at the video's original resolution
 (`outputs/predictions/<video>/<frame>.png`), written to a temporary folder renamed into place.
+Each video streams through `rvos.segmenter.Segmenter`, the same online path as `rvos demo` and the
+Python API: the index's pre-resized frames go in one at a time (encoded 16 at once), and one-shot
+objects are given on the first frame whose annotation shows them.
 """
 
 import logging
-import time
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -15,12 +18,13 @@ from rvos.atomic import atomic_dir
 from rvos.config import Config
 from rvos.data.dataset import LmdbVideos
 from rvos.data.layout import dataset_layout, read_list
+from rvos.data.videos import find_video
 from rvos.device import resolve_device
 from rvos.errors import RvosError
-from rvos.inference import given_annotations, id_maps, predict_video, zero_shot_maps
-from rvos.masks import write_mask
+from rvos.masks import decode_mask, write_mask
 from rvos.model.checkpoint import load_model
 from rvos.pipeline.tracking import StageRun
+from rvos.segmenter import Segmenter
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +47,32 @@ def infer_stage(config: Config, run: StageRun) -> None:
         )
     names = read_list(paths.split_list("test"))
     layout = dataset_layout(config.data.source)
-    infer = config.infer
+    one_shot = config.mode == "one_shot"
     frame_count, seconds = 0, 0.0
     with atomic_dir(paths.PREDICTIONS) as out:
         for name in tqdm(names, desc="infer", unit="video"):
             info = videos.videos[name]
-            frames = np.stack([videos.frame(name, t) for t in range(len(info.frames))])
-            annotations = given_full = None
-            if config.mode == "one_shot":
-                annotations, given_full = given_annotations(videos, name, paths.RAW, layout)
-            start = time.perf_counter()
-            prediction = predict_video(model, frames, annotations, device)
-            seconds += time.perf_counter() - start
-            frame_count += len(info.frames)
-            if config.mode == "zero_shot":
-                maps = zero_shot_maps(prediction, info.size, infer)
-            else:
-                maps = id_maps(prediction, info.size, infer.mask_threshold, given_full)
-            for stem, ids in zip(info.frames, maps):
+            given = first_annotations(videos, name, paths.RAW, layout) if one_shot else {}
+            # one-shot: decode slots up to the video's highest id (more would give the same masks)
+            slots = min(max(info.all_objects, default=1), model.spec.max_objects) if one_shot else None
+            segmenter = Segmenter(model, (videos.height, videos.width), config.infer, slots)
+            items = ((videos.frame(name, t), given.get(t)) for t in range(len(info.frames)))
+            for stem, ids in zip(info.frames, segmenter.run(items, out_size=info.size), strict=True):
                 write_mask(out / name / f"{stem}.png", ids)
+            seconds += segmenter.seconds
+            frame_count += len(info.frames)
     fps = frame_count / max(seconds, 1e-9)
     log.info("segmented %d videos, %d frames at %.1f frames/s on %s", len(names), frame_count, fps, device)
     run.log_metrics({"frames_per_s": fps, "frames": frame_count, "videos": len(names)})
+
+
+def first_annotations(videos: LmdbVideos, name: str, raw: Path, layout: str) -> dict[int, np.ndarray]:
+    """The one-shot input of a test video: frame -> its original-resolution annotation, for each frame
+    on which some object appears for the first time (DAVIS: frame 0; YouTube-VOS objects may start
+    later). The segmenter starts the objects it has not seen yet and ignores the others."""
+    first_frame_of: dict[int, int] = {}
+    for t, ids in enumerate(videos.videos[name].objects):
+        for obj in ids:
+            first_frame_of.setdefault(obj, t)
+    files = find_video(raw, layout, name)
+    return {t: decode_mask(files.masks[t], str(files.masks[t])) for t in sorted(set(first_frame_of.values()))}
