@@ -51,6 +51,14 @@ def checkpoint_infer(checkpoint: dict) -> InferConfig | None:
     return None if stored is None else build_section(InferConfig, stored, "infer (checkpoint)")
 
 
+def slots_for(model: RVOS, object_ids: list[int]) -> int | None:
+    """One-shot: decode slots up to the highest id of the video (more would give the same masks,
+    slower); zero-shot: None, all of them."""
+    if not model.spec.one_shot:
+        return None
+    return min(max(object_ids, default=1), model.spec.max_objects)
+
+
 class Segmenter:
     def __init__(
         self,

@@ -14,6 +14,7 @@ import torch
 from rvos import paths
 from rvos.config import config_from_dict
 from rvos.model.checkpoint import load_model
+from rvos.model.rvos import RVOS, ModelSpec
 from rvos.pipeline.runner import execute_stage
 from rvos.pipeline.tracking import StageRun
 from rvos.pipeline.train import CURVE_FIELDS, train_stage
@@ -273,34 +274,32 @@ def test_selection_follows_video_jf_not_clip_loss(tmp_path, monkeypatch):
 
 
 def test_video_validation_scores_what_is_segmented(tmp_path, monkeypatch):
-    """Perfect probabilities score 1; losing the objects half-way scores lower (both protocols)."""
+    """Perfect id maps score 1; losing the objects half-way scores lower (both protocols)."""
     from rvos.config import InferConfig
     from rvos.data.dataset import LmdbVideos
-    from rvos.inference import VideoPrediction
     from rvos.training import video_validation
 
     monkeypatch.chdir(tmp_path)
     prepare_project(tmp_path, merged())
     videos = LmdbVideos(paths.LMDB)
     names = sorted(videos.videos)[:2]
+    model = RVOS(ModelSpec("resnet18", 16, 3, 2, True))
 
     def run(mode: str, lose_from: int | None) -> float:
         order = iter(names)  # validate_videos segments the videos in this order
 
-        def oracle(model, frames, annotations, device):  # the ground truth as slot probabilities
-            name = next(order)
-            masks = torch.from_numpy(np.stack([videos.mask(name, t) for t in range(len(frames))]))
-            probs = torch.stack([(masks == i).float() for i in (1, 2)], dim=1).half()  # (T, S, h, w)
-            if lose_from is not None:
-                probs[lose_from:] = 0
-            given = {0: [1, 2]} if mode == "one_shot" else {}
-            return VideoPrediction(probs, [1, 2], given)
+        class Oracle:  # segments like the ground truth, in place of rvos.segmenter.Segmenter
+            def __init__(self, *args):
+                self.name = next(order)
 
-        monkeypatch.setattr(video_validation, "predict_video", oracle)
+            def run(self, items):
+                for t, _ in enumerate(items):
+                    truth = videos.mask(self.name, t)
+                    yield truth if lose_from is None or t < lose_from else np.zeros_like(truth)
+
+        monkeypatch.setattr(video_validation, "Segmenter", Oracle)
         infer = InferConfig(split_components=False)
-        return video_validation.validate_videos(
-            torch.nn.Identity(), videos, names, mode, infer, torch.device("cpu")
-        )["J&F"]
+        return video_validation.validate_videos(model, videos, names, mode, infer)["J&F"]
 
     for mode in ("one_shot", "zero_shot"):
         assert run(mode, None) == pytest.approx(1.0)

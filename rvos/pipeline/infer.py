@@ -24,7 +24,7 @@ from rvos.errors import RvosError
 from rvos.masks import decode_mask, write_mask
 from rvos.model.checkpoint import load_model
 from rvos.pipeline.tracking import StageRun
-from rvos.segmenter import Segmenter
+from rvos.segmenter import Segmenter, slots_for
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,9 @@ def infer_stage(config: Config, run: StageRun) -> None:
         for name in tqdm(names, desc="infer", unit="video"):
             info = videos.videos[name]
             given = first_annotations(videos, name, paths.RAW, layout) if one_shot else {}
-            # one-shot: decode slots up to the video's highest id (more would give the same masks)
-            slots = min(max(info.all_objects, default=1), model.spec.max_objects) if one_shot else None
-            segmenter = Segmenter(model, (videos.height, videos.width), config.infer, slots)
+            segmenter = Segmenter(
+                model, (videos.height, videos.width), config.infer, slots_for(model, info.all_objects)
+            )
             items = ((videos.frame(name, t), given.get(t)) for t in range(len(info.frames)))
             for stem, ids in zip(info.frames, segmenter.run(items, out_size=info.size), strict=True):
                 write_mask(out / name / f"{stem}.png", ids)

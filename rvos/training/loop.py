@@ -331,7 +331,7 @@ def fit(
             video = {"J&F": math.nan, "J": math.nan, "F": math.nan}
             if video_validation_due(epoch, config.train):
                 video = video_validation.validate_videos(
-                    model, trainer.videos, trainer.valid_names, config.mode, config.infer, trainer.device
+                    model, trainer.videos, trainer.valid_names, config.mode, config.infer
                 )
             entry = {
                 "epoch": epoch + 1,

@@ -3,10 +3,10 @@ with the project's DAVIS evaluator. Its J&F picks the checkpoint.
 
 Clip validation (5-frame clips that restart from the ground truth) cannot see a one-shot model drift
 over a 40-frame video, so it happily selects a model that loses its objects by frame 18. Here:
+- each video streams through `rvos.segmenter.Segmenter`, exactly as in the `infer` stage;
 - one-shot: each object is given on its first annotated frame and the model's own predictions are
-  fed back (`predict_video`), id maps as the `infer` stage makes them (`id_maps`, with
-  `infer.mask_threshold`), scored with the semi-supervised protocol;
-- zero-shot: the same proposals and post-processing as `infer` (`zero_shot_maps`), scored with the
+  fed back, scored with the semi-supervised protocol;
+- zero-shot: the same online proposals and region splitting as `infer`, scored with the
   unsupervised protocol.
 Everything runs at the LMDB's resolution against the LMDB's masks (the training resolution), which
 keeps it cheap enough for every epoch; the test is scored at the videos' own resolution, so the two
@@ -23,11 +23,11 @@ from tqdm import tqdm
 from rvos.config import InferConfig
 from rvos.data.dataset import LmdbVideos
 from rvos.data.layout import write_list
-from rvos.inference import id_maps, predict_video, zero_shot_maps
 from rvos.masks import write_mask
 from rvos.metrics.evaluate import evaluate_davis
 from rvos.metrics.report import task_for
 from rvos.model.rvos import RVOS
+from rvos.segmenter import Segmenter
 
 
 def first_annotations(videos: LmdbVideos, name: str) -> dict[int, np.ndarray]:
@@ -45,11 +45,8 @@ def first_annotations(videos: LmdbVideos, name: str) -> dict[int, np.ndarray]:
 
 
 @torch.no_grad()
-def validate_videos(
-    model: RVOS, videos: LmdbVideos, names: list[str], mode: str, infer: InferConfig, device: torch.device
-) -> dict[str, float]:
+def validate_videos(model: RVOS, videos: LmdbVideos, names: list[str], mode: str, infer: InferConfig) -> dict:
     """Segment every video of `names` whole and score it -> {"J&F", "J", "F"} of the DAVIS protocol."""
-    model.eval()
     size = (videos.height, videos.width)
     with tempfile.TemporaryDirectory(prefix="rvos-video-validation-") as scratch:
         davis, results = Path(scratch) / "DAVIS", Path(scratch) / "results"
@@ -57,16 +54,17 @@ def validate_videos(
         truth_folder = "Annotations" if mode == "one_shot" else "Annotations_unsupervised"
         for name in tqdm(names, desc="validate videos", unit="video", leave=False):
             info = videos.videos[name]
-            frames = np.stack([videos.frame(name, t) for t in range(len(info.frames))])
+            frames = (videos.frame(name, t) for t in range(len(info.frames)))
             for t, stem in enumerate(info.frames):
                 write_mask(davis / truth_folder / "480p" / name / f"{stem}.png", videos.mask(name, t))
-            if mode == "one_shot":
-                annotations = first_annotations(videos, name)
-                prediction = predict_video(model, frames, annotations, device)
-                maps = id_maps(prediction, size, infer.mask_threshold, annotations)
-            else:
-                maps = zero_shot_maps(predict_video(model, frames, None, device), size, infer)
-            for stem, ids in zip(info.frames, maps):
+            given = first_annotations(videos, name) if mode == "one_shot" else {}
+            # one-shot: decode slots up to the video's highest id, as the infer stage does
+            slots = (
+                min(max(info.all_objects, default=1), model.spec.max_objects) if mode == "one_shot" else None
+            )
+            segmenter = Segmenter(model, size, infer, slots)
+            maps = segmenter.run((frame, given.get(t)) for t, frame in enumerate(frames))
+            for stem, ids in zip(info.frames, maps, strict=True):
                 write_mask(results / name / f"{stem}.png", ids)
         (davis / "ImageSets" / "2017").mkdir(parents=True)
         write_list(davis / "ImageSets" / "2017" / "valid.txt", names)
