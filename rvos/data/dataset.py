@@ -38,6 +38,15 @@ class VideoInfo:
     def all_objects(self) -> list[int]:
         return sorted({i for ids in self.objects for i in ids})
 
+    @property
+    def first_frames(self) -> list[int]:
+        """Frames on which some object appears for the first time (DAVIS: frame 0 only), in order."""
+        first_frame_of: dict[int, int] = {}
+        for t, ids in enumerate(self.objects):
+            for obj in ids:
+                first_frame_of.setdefault(obj, t)
+        return sorted(set(first_frame_of.values()))
+
 
 class LmdbVideos:
     """Frames and masks from the LMDB index; opened lazily so that each DataLoader worker has its own."""

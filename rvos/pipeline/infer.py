@@ -70,9 +70,5 @@ def first_annotations(videos: LmdbVideos, name: str, raw: Path, layout: str) -> 
     """The one-shot input of a test video: frame -> its original-resolution annotation, for each frame
     on which some object appears for the first time (DAVIS: frame 0; YouTube-VOS objects may start
     later). The segmenter starts the objects it has not seen yet and ignores the others."""
-    first_frame_of: dict[int, int] = {}
-    for t, ids in enumerate(videos.videos[name].objects):
-        for obj in ids:
-            first_frame_of.setdefault(obj, t)
     files = find_video(raw, layout, name)
-    return {t: decode_mask(files.masks[t], str(files.masks[t])) for t in sorted(set(first_frame_of.values()))}
+    return {t: decode_mask(files.masks[t], str(files.masks[t])) for t in videos.videos[name].first_frames}

@@ -16,7 +16,6 @@ numbers rank models alike but are not the same number.
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -28,20 +27,6 @@ from rvos.metrics.evaluate import evaluate_davis
 from rvos.metrics.report import task_for
 from rvos.model.rvos import RVOS
 from rvos.segmenter import Segmenter
-
-
-def first_annotations(videos: LmdbVideos, name: str) -> dict[int, np.ndarray]:
-    """frame -> (h, w) ids of the objects that appear for the first time on that frame (LMDB masks)."""
-    first_frame_of: dict[int, int] = {}
-    for t, ids in enumerate(videos.videos[name].objects):
-        for obj in ids:
-            first_frame_of.setdefault(obj, t)
-    annotations = {}
-    for t in sorted(set(first_frame_of.values())):
-        keep = [obj for obj, first in first_frame_of.items() if first == t]
-        mask = videos.mask(name, t)
-        annotations[t] = np.where(np.isin(mask, keep), mask, 0).astype(np.uint8)
-    return annotations
 
 
 @torch.no_grad()
@@ -57,7 +42,9 @@ def validate_videos(model: RVOS, videos: LmdbVideos, names: list[str], mode: str
             frames = (videos.frame(name, t) for t in range(len(info.frames)))
             for t, stem in enumerate(info.frames):
                 write_mask(davis / truth_folder / "480p" / name / f"{stem}.png", videos.mask(name, t))
-            given = first_annotations(videos, name) if mode == "one_shot" else {}
+            # one-shot: the annotation of each frame where an object starts (the Segmenter starts
+            # only the objects it does not track yet), as the infer stage gives them
+            given = {t: videos.mask(name, t) for t in info.first_frames} if mode == "one_shot" else {}
             # one-shot: decode slots up to the video's highest id, as the infer stage does
             slots = (
                 min(max(info.all_objects, default=1), model.spec.max_objects) if mode == "one_shot" else None
