@@ -36,7 +36,7 @@ class SyntheticConfig:
     """Size of the embedded, procedurally generated dataset (DAVIS-2017 layout)."""
 
     train_videos: int = 48
-    val_videos: int = 64  # the test set (DAVIS 'val'): enough for a bootstrap std of J&F <= 0.015
+    val_videos: int = 128  # the test set (DAVIS 'val'): the target is a bootstrap std of J&F <= 0.015
     min_frames: int = 25
     max_frames: int = 50
     height: int = 240
@@ -162,7 +162,7 @@ class TrainConfig:
     clips_per_video: int = 0  # 0: the original's non-overlapping clips; N: N random clips per video
     # consecutive clips trained in sequence with the recurrent state carried over (truncated BPTT);
     # 1: every clip starts from its own first frame (the original)
-    window_clips: int = 4
+    window_clips: int = 1
     validate_every: int = 1  # video validation (checkpoint choice) every N epochs, and after the last
     empty_weight: float = 1.0  # weight of the loss that teaches slots without an object to stay empty
     overlap_weight: float = 0.0  # zero-shot: weight of the loss on two slots covering the same pixels
