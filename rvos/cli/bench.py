@@ -28,6 +28,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     metrics.add_argument("--workdir", default=".bench/metrics", help="where the generated data goes")
     metrics.add_argument("--repeats", type=int, default=3)
     metrics.set_defaults(handler=run_metrics)
+    infer = benches.add_parser(
+        "infer", help="inference frames/s: PyTorch settings and the ONNX engine side by side"
+    )
+    infer.add_argument("--frames", type=int, default=20, help="clip length (default 20)")
+    infer.add_argument("--height", type=int, default=240)
+    infer.add_argument("--width", type=int, default=427)
+    infer.add_argument("--objects", type=int, default=3, help="objects given on the first frame")
+    infer.add_argument("--repeats", type=int, default=3, help="runs per variant (median)")
+    infer.add_argument("--checkpoint", help="weights to use (default: the paper preset, random weights)")
+    infer.add_argument("--no-onnx", action="store_true", help="skip the ONNX engine")
+    infer.set_defaults(handler=run_infer)
     memory = benches.add_parser(
         "demo-memory", help="peak RSS of rvos demo on a short and a long generated video (streaming)"
     )
@@ -63,6 +74,15 @@ def run_metrics(args: argparse.Namespace) -> None:
 
     official = Path(args.official) if args.official else None
     print(bench_metrics(official, args.official_python, Path(args.workdir), args.repeats))
+
+
+def run_infer(args: argparse.Namespace) -> None:
+    from rvos.bench.infer import bench_infer
+
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    size = (args.height, args.width)
+    lines = bench_infer(args.frames, size, args.objects, args.repeats, checkpoint, onnx=not args.no_onnx)
+    print("\n".join(lines))
 
 
 def run_demo_memory(args: argparse.Namespace) -> None:
