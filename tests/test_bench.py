@@ -1,4 +1,4 @@
-"""`rvos bench infer`: a smoke run on a tiny model (the figures are in docs/benchmarks.md, not timed here)."""
+"""Benchmarks: smoke runs on tiny sizes (`rvos bench infer`, `rvos bench all`), not timed."""
 
 import re
 
@@ -30,3 +30,27 @@ def test_bench_infer_reports_every_variant_against_the_default():
     assert "100.00% of pixels" in rows["pytorch fp32 (default)"]  # the default equals itself
     shares = [float(re.search(r"on ([\d.]+)% of pixels", line).group(1)) for line in lines[1:]]
     assert min(shares[:2] + shares[3:]) >= 99.9  # inference_mode and ONNX change no mask
+
+
+def test_bench_all_runs_the_chosen_benchmarks_and_skips_what_is_missing(tmp_path, monkeypatch):
+    from rvos.bench import all as bench_all_module
+
+    monkeypatch.chdir(tmp_path)  # no data/lmdb and no dvc.yaml here
+    lines = list(
+        bench_all_module.bench_all(tmp_path / "params.yaml", None, tmp_path, ["loader", "dvc-status"])
+    )
+    assert lines[0] == "skip loader: data/lmdb not found (run dvc repro index first)"
+    assert lines[1].startswith("skip dvc-status: ") and "no dvc.yaml" in lines[1]
+
+
+def test_dvc_status_is_timed_in_a_project(tmp_path):
+    import subprocess
+
+    from rvos.bench.all import bench_dvc_status
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["dvc", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "dvc.yaml").write_text("stages:\n  noop:\n    cmd: 'true'\n")
+    (line,) = bench_dvc_status(1, tmp_path)
+    seconds = float(line.split(": ")[1].split(" s")[0])
+    assert 0 < seconds < 60 and "of the 3 s goal" in line
