@@ -9,6 +9,7 @@ that the default decides confidently (its winning probability >= 0.9 or every ob
 """
 
 import contextlib
+import copy
 import statistics
 import tempfile
 from collections.abc import Callable
@@ -47,17 +48,15 @@ def synthetic_clip(frames: int, size: tuple[int, int], objects: int) -> tuple[np
 
 def run_variant(
     make: Callable[[], Segmenter], clip: np.ndarray, first: np.ndarray, context: Callable
-) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
-    """-> (frames/s, id maps, per frame the winning probability (H, W) at the model's size)."""
+) -> tuple[float, list[np.ndarray], np.ndarray]:
+    """-> (frames/s, id maps, the last frame's winning probability (h, w) at the model's size).
+
+    The Segmenter keeps only the last frame's probabilities, so confidence is judged on that frame."""
     segmenter = make()
     items = [(frame, first if t == 0 else None) for t, frame in enumerate(clip)]
-    maps, confidence = [], []
     with context():
-        for ids in segmenter.run(items):
-            maps.append(ids)
-    # the probabilities of the last frame only are kept by the Segmenter; confidence is judged on it
-    confidence.append(segmenter.probs.float().max(dim=0).values.numpy())
-    return len(clip) / segmenter.seconds, maps, confidence
+        maps = list(segmenter.run(items))
+    return len(clip) / segmenter.seconds, maps, segmenter.probs.float().max(dim=0).values.numpy()
 
 
 def agreement(
@@ -91,6 +90,7 @@ def bench_infer(
         input_size = tuple(payload["input_size"])
         clip, first = synthetic_clip(frames, input_size, objects)
         slots = objects
+        channels_last = copy.deepcopy(model).to(memory_format=torch.channels_last)
         variants: dict[str, tuple[Callable[[], Segmenter], Callable]] = {
             "pytorch fp32 (default)": (
                 lambda: Segmenter(model, input_size, slots=slots),
@@ -99,6 +99,10 @@ def bench_infer(
             "pytorch fp32 inference_mode": (
                 lambda: Segmenter(model, input_size, slots=slots),
                 torch.inference_mode,
+            ),
+            "pytorch fp32 channels_last": (
+                lambda: Segmenter(channels_last, input_size, slots=slots),
+                contextlib.nullcontext,
             ),
             "pytorch bf16 autocast": (
                 lambda: Segmenter(model, input_size, slots=slots),
@@ -130,7 +134,7 @@ def bench_infer(
     ]
     for name, values in rates.items():
         fps = statistics.median(values)
-        overall, confident = agreement(ref_maps, results[name][0], ref_conf[0])
+        overall, confident = agreement(ref_maps, results[name][0], ref_conf)
         lines.append(
             f"  {name:30s} {fps:7.2f} frames/s  x{fps / base:.2f} of default  "
             f"masks = default on {100 * overall:.2f}% of pixels ({100 * confident:.2f}% confident)"
