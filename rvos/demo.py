@@ -2,7 +2,8 @@
 
 With `--mask` the objects it annotates are tracked (one-shot); without it the model finds objects
 itself (zero-shot). The model's architecture, input size and mode come from the checkpoint, so any
-checkpoint of the pipeline or from `rvos import-original` works. Which inference settings
+checkpoint of the pipeline or from `rvos import-original` works, and so does an `rvos export` folder
+(ONNX, run with onnxruntime). Which inference settings
 (thresholds, zero-shot post-processing) apply is decided by `demo_infer_config`.
 
 Streaming: each frame is read, segmented (`rvos.segmenter.Segmenter`, encoding up to 16 frames at
@@ -31,11 +32,9 @@ from rvos.annotations import Annotation, load_annotation
 from rvos.atomic import atomic_dir
 from rvos.config import InferConfig, load_config
 from rvos.data.streams import DEFAULT_FPS, FrameSource, Mp4Writer, is_url, open_input
-from rvos.device import resolve_device
+from rvos.engine import Engine, load_engine
 from rvos.errors import RvosError
 from rvos.masks import overlay, write_mask
-from rvos.model.checkpoint import load_model
-from rvos.model.rvos import RVOS
 from rvos.segmenter import Segmenter, checkpoint_infer
 
 log = logging.getLogger(__name__)
@@ -145,8 +144,8 @@ def run_demo(
 ) -> None:
     """Segment each input into one palette PNG per frame (+ overlay.mp4, + <frame>_overlay.jpg)."""
     jobs = plan_jobs(sources, out)
-    model, checkpoint = load_model(checkpoint_path)
-    one_shot = model.spec.one_shot
+    engine, checkpoint = load_engine(checkpoint_path, device_name)  # a checkpoint or an export folder
+    one_shot = engine.spec.one_shot
     if one_shot and mask_path is None:
         raise RvosError(f"{checkpoint_path}: one-shot model: give the first-frame annotation with --mask")
     if not one_shot and mask_path is not None:
@@ -162,22 +161,20 @@ def run_demo(
                 f"{mask_path}: with several inputs --mask is a folder with one annotation per input"
             )
         annotations = [
-            load_annotation(mask_for(mask_path, job, len(jobs) > 1), source, model.spec.max_objects)
+            load_annotation(mask_for(mask_path, job, len(jobs) > 1), source, engine.spec.max_objects)
             for job, source in zip(jobs, inputs)
         ]
     log.info("inference settings from %s: %s", settings_source, dataclasses.asdict(infer))
-    device = resolve_device(device_name)
-    model.to(device)
     for job, source, annotation in zip(jobs, inputs, annotations):
         size = tuple(checkpoint["input_size"])
-        segment_input(job, source, annotation, model, size, infer, overlay_video, overlay_frames, fps)
+        segment_input(job, source, annotation, engine, size, infer, overlay_video, overlay_frames, fps)
 
 
 def segment_input(
     job: Job,
     source: FrameSource,
     annotation: Annotation | None,
-    model: RVOS,
+    engine: Engine,
     input_size: tuple[int, int],
     infer: InferConfig,
     overlay_video: bool,
@@ -185,7 +182,7 @@ def segment_input(
     fps: float | None,
 ) -> None:
     """Stream one input: read a frame, segment it, write its outputs, then the next."""
-    segmenter = Segmenter(model, input_size, infer, slots=annotation.ids[-1] if annotation else None)
+    segmenter = Segmenter(engine, input_size, infer, slots=annotation.ids[-1] if annotation else None)
     # Frames handed to the segmenter and waiting for their id maps: at most one encoder batch.
     pending: deque[tuple[str, np.ndarray]] = deque()
 

@@ -20,6 +20,8 @@ model), never an earlier frame, so memory does not grow with the video's length.
 - Zero-shot: no `new_objects`; proposals are chosen online (`rvos.inference`: a slot becomes a
   proposal on the first frame it covers `infer.min_area_fraction`) and split into tracked regions
   (`rvos.components`), both without look-ahead.
+- The network runs in an engine (rvos/engine.py): the PyTorch model, or an `rvos export` folder run
+  with onnxruntime; `from_checkpoint` takes either.
 - `run(items)` is `step` over (frame, new_objects) pairs, encoding up to `batch` frames at once, which
   is faster (above all on a GPU); the batch is its only look-ahead. Its results equal `step`'s up to
   the encoder's float rounding (the batch size changes how its convolutions sum, by about 1e-5),
@@ -36,10 +38,9 @@ import torch
 
 from rvos.config import InferConfig, build_section
 from rvos.data.videos import object_ids, resize_frame, resize_mask
-from rvos.device import resolve_device
+from rvos.engine import Engine, TorchEngine, load_engine
 from rvos.errors import RvosError
 from rvos.inference import ZeroShotMaps, frame_id_map, paste_given
-from rvos.model.checkpoint import load_model
 from rvos.model.rvos import RVOS
 
 ENCODER_BATCH = 16  # frames encoded at once by `run`
@@ -62,20 +63,21 @@ def slots_for(model: RVOS, object_ids: list[int]) -> int | None:
 class Segmenter:
     def __init__(
         self,
-        model: RVOS,
+        model: RVOS | Engine,
         input_size: tuple[int, int],
         infer: InferConfig | None = None,
         slots: int | None = None,
     ) -> None:
-        spec = model.spec
+        self.engine = TorchEngine(model) if isinstance(model, RVOS) else model
+        spec = self.engine.spec
         if slots is not None and not 1 <= slots <= spec.max_objects:
             raise RvosError(f"slots = {slots}: the model has slots 1..{spec.max_objects} (model.max_objects)")
-        self.model = model.eval()
+        self.spec = spec
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.infer = infer if infer is not None else InferConfig()
         self.one_shot = spec.one_shot
         self.slots = slots if slots is not None and spec.one_shot else spec.max_objects
-        self.device = next(model.parameters()).device
+        self.device = self.engine.device
         self.seconds = 0.0  # spent segmenting, over the Segmenter's life (frames/s without start-up)
         self.reset()
 
@@ -87,18 +89,18 @@ class Segmenter:
         infer: InferConfig | None = None,
         slots: int | None = None,
     ) -> "Segmenter":
-        """Load any rvos checkpoint; `infer` defaults to the settings it carries, else the defaults."""
-        model, checkpoint = load_model(path)
-        model.to(resolve_device(device) if isinstance(device, str) else device)
-        return cls(model, checkpoint["input_size"], infer or checkpoint_infer(checkpoint), slots)
+        """Load any rvos checkpoint or `rvos export` folder; `infer` defaults to the settings it carries,
+        else the defaults."""
+        engine, checkpoint = load_engine(path, device)
+        return cls(engine, checkpoint["input_size"], infer or checkpoint_infer(checkpoint), slots)
 
     def reset(self) -> None:
         """Forget the video: the next frame is a first frame."""
         height, width = self.input_size
-        self._temporal = None  # per slot, per decoder level: h of the previous frame
+        self._temporal = None  # the engine's recurrent state (PyTorch: per slot, per level, h)
         # (1, slots, h, w) each slot's previous mask, the decoder's mask input (if the model reads one)
         self._prev = None
-        if self.model.spec.takes_masks:
+        if self.spec.takes_masks:
             self._prev = torch.zeros(1, self.slots, height, width, device=self.device)
         self._started = torch.zeros(self.slots, dtype=torch.bool)  # one-shot: slot's object given
         self.objects: list[int] = []  # one-shot: ids given so far
@@ -141,12 +143,12 @@ class Segmenter:
         height, width = self.input_size
         small = np.stack([self._model_input(frame) for frame in frames])  # (N, h, w, 3) uint8
         images = torch.from_numpy(small).to(self.device).permute(0, 3, 1, 2).float() / 255.0
-        features = self.model.encode(images)  # 4 x (N, C_k, h_k, w_k)
+        features = self.engine.encode(images)  # 4 x (N, C_k, h_k, w_k)
         maps = []
         for i, (frame, new_objects) in enumerate(zip(frames, given)):
             size = tuple(out_size) if out_size is not None else frame.shape[:2]
             new, full = self._start_objects(new_objects, size) if new_objects is not None else ([], None)
-            logits, self._temporal = self.model.decode(
+            logits, self._temporal = self.engine.decode(
                 [f[i : i + 1] for f in features], self.slots, (height, width), self._prev, self._temporal
             )
             probs = torch.sigmoid(logits.float())  # (1, slots, h, w)
@@ -155,7 +157,7 @@ class Segmenter:
                     probs[0, obj - 1] = self._prev[0, obj - 1]  # a given object's mask is the annotation
                 probs[0, ~self._started.to(self.device)] = 0.0  # objects not given yet
             if self._prev is not None:
-                self._prev = self.model.feedback(probs)
+                self._prev = self.engine.feedback(probs)
             half = self.probs = probs[0].half().cpu()  # (slots, h, w)
             if self.one_shot:
                 slot_ids = [k + 1 if started else 0 for k, started in enumerate(self._started.tolist())]
@@ -187,7 +189,7 @@ class Segmenter:
                 f"{size[0]}x{size[1]}"
             )
         new = [obj for obj in object_ids(new_objects) if obj not in self.objects]
-        limit = self.model.spec.max_objects
+        limit = self.spec.max_objects
         if new and new[-1] > limit:
             raise RvosError(f"object id {new[-1]} is above the model's {limit} slots (model.max_objects)")
         if new and new[-1] > self.slots:

@@ -3,6 +3,8 @@
 import argparse
 from pathlib import Path
 
+from rvos.bench.all import BENCHES  # light: the benchmarks themselves load inside the handlers
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="speed and memory benchmarks (see docs/benchmarks.md)")
@@ -28,6 +30,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     metrics.add_argument("--workdir", default=".bench/metrics", help="where the generated data goes")
     metrics.add_argument("--repeats", type=int, default=3)
     metrics.set_defaults(handler=run_metrics)
+    infer = benches.add_parser(
+        "infer", help="inference frames/s: PyTorch settings and the ONNX engine side by side"
+    )
+    infer.add_argument("--frames", type=int, default=20, help="clip length (default 20)")
+    infer.add_argument("--height", type=int, default=240)
+    infer.add_argument("--width", type=int, default=427)
+    infer.add_argument("--objects", type=int, default=3, help="objects given on the first frame")
+    infer.add_argument("--repeats", type=int, default=3, help="runs per variant (median)")
+    infer.add_argument("--checkpoint", help="weights to use (default: the paper preset, random weights)")
+    infer.add_argument("--no-onnx", action="store_true", help="skip the ONNX engine")
+    infer.set_defaults(handler=run_infer)
+    every = benches.add_parser("all", help="every benchmark in turn, each with its ratio to its anchor")
+    every.add_argument("--params", default="params.yaml")
+    every.add_argument("--official", help="davis2017-evaluation checkout (the metrics anchor)")
+    every.add_argument("--workdir", default=".bench", help="where generated data goes")
+    every.add_argument("--only", nargs="+", choices=BENCHES, help="just these benchmarks")
+    every.set_defaults(handler=run_all)
     memory = benches.add_parser(
         "demo-memory", help="peak RSS of rvos demo on a short and a long generated video (streaming)"
     )
@@ -63,6 +82,23 @@ def run_metrics(args: argparse.Namespace) -> None:
 
     official = Path(args.official) if args.official else None
     print(bench_metrics(official, args.official_python, Path(args.workdir), args.repeats))
+
+
+def run_infer(args: argparse.Namespace) -> None:
+    from rvos.bench.infer import bench_infer
+
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    size = (args.height, args.width)
+    lines = bench_infer(args.frames, size, args.objects, args.repeats, checkpoint, onnx=not args.no_onnx)
+    print("\n".join(lines))
+
+
+def run_all(args: argparse.Namespace) -> None:
+    from rvos.bench.all import bench_all
+
+    official = Path(args.official) if args.official else None
+    for line in bench_all(Path(args.params), official, Path(args.workdir), args.only):
+        print(line, flush=True)
 
 
 def run_demo_memory(args: argparse.Namespace) -> None:

@@ -39,7 +39,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "grayscale ids or a 0/255 binary mask. With several inputs: a folder with <name>.png or <name>/ "
         "for each",
     )
-    demo.add_argument("--checkpoint", default="models/rvos.pt", help="model file (default: models/rvos.pt)")
+    demo.add_argument(
+        "--checkpoint",
+        default="models/rvos.pt",
+        help="model file, or an `rvos export` folder to run with onnxruntime (default: models/rvos.pt)",
+    )
     demo.add_argument("--out", required=True, help="output folder: one palette PNG per frame")
     demo.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     demo.add_argument(

@@ -1,4 +1,4 @@
-"""`rvos import-original` and `rvos model-summary`: tools for checkpoints and architectures."""
+"""`rvos import-original`, `rvos export` and `rvos model-summary`: tools for checkpoints and architectures."""
 
 import argparse
 from pathlib import Path
@@ -25,6 +25,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     convert.add_argument("--max-objects", type=int, default=10, help="object slots (the original used 10)")
     convert.set_defaults(handler=run_import)
 
+    export = commands.add_parser(
+        "export",
+        help="write ONNX graphs of a checkpoint (run them with rvos demo --checkpoint DIR)",
+        description="Export a checkpoint to a folder: encoder.onnx (frames -> skip features), "
+        "decoder.onnx (one frame's decoder step, all slots, the ConvLSTM temporal state as inputs and "
+        "outputs) and rvos-onnx.json (architecture, input size, mode). Needs the onnx extra: "
+        "pip install -e '.[onnx]'.",
+    )
+    export.add_argument("checkpoint", help="rvos checkpoint (.pt)")
+    export.add_argument("--out", required=True, help="output folder (replaced as a whole)")
+    export.set_defaults(handler=run_export)
+
     summary = commands.add_parser(
         "model-summary",
         help="print the architecture and parameter counts",
@@ -47,6 +59,12 @@ def run_import(args: argparse.Namespace) -> None:
     import_original(
         Path(args.encoder), Path(args.decoder), Path(args.out), (args.height, args.width), args.max_objects
     )
+
+
+def run_export(args: argparse.Namespace) -> None:
+    from rvos.onnx_export import export_onnx
+
+    export_onnx(Path(args.checkpoint), Path(args.out))
 
 
 def run_summary(args: argparse.Namespace) -> None:
