@@ -59,6 +59,9 @@ class Davis2017Config:
     sha256: str = "e3d0b5b77c3d031b000a19e0e25e3e2cac65d183755601bc2cf066df1a2aa492"
     size_bytes: int = 832766765  # 0: take the size from the server's Content-Length
 
+    def __post_init__(self) -> None:
+        _check(self.size_bytes >= 0, "size_bytes must be >= 0")
+
 
 @dataclass(frozen=True)
 class PathSourceConfig:
@@ -124,7 +127,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _check(0.0 <= self.feedback_threshold < 1.0, "feedback_threshold must be in [0, 1)")
         _check(self.hidden_size >= 8 and self.hidden_size % 8 == 0, "hidden_size must be a multiple of 8")
-        _check(self.kernel_size % 2 == 1, "kernel_size must be odd")
+        _check(self.kernel_size >= 1 and self.kernel_size % 2 == 1, "kernel_size must be odd and >= 1")
         _check(1 <= self.max_objects <= 255, "max_objects must be in 1..255")
         _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
 
@@ -146,6 +149,9 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         _check(0.0 < self.zoom_min <= self.zoom_max, "needs 0 < zoom_min <= zoom_max")
+        _check(0.0 <= self.rotation_deg <= 180.0, "rotation_deg must be in [0, 180]")
+        _check(0.0 <= self.translation < 1.0, "translation must be in [0, 1)")
+        _check(0.0 <= self.shear_deg < 90.0, "shear_deg must be in [0, 90)")
 
 
 @dataclass(frozen=True)
@@ -176,7 +182,10 @@ class TrainConfig:
         _check(self.epochs >= 1, "epochs must be >= 1")
         _check(self.batch_size >= 1, "batch_size must be >= 1")
         _check(self.clip_len >= 1, "clip_len must be >= 1")
-        _check(self.lr > 0 and self.encoder_lr >= 0, "learning rates must be positive")
+        _check(self.lr > 0, "lr must be > 0")
+        _check(self.encoder_lr >= 0, "encoder_lr must be >= 0")
+        _check(self.weight_decay >= 0, "weight_decay must be >= 0")
+        _check(self.encoder_weight_decay >= 0, "encoder_weight_decay must be >= 0")
         _check(self.teacher_forcing_epochs >= 0, "teacher_forcing_epochs must be >= 0")
         _check(self.clips_per_video >= 0, "clips_per_video must be >= 0")
         _check(self.window_clips >= 1, "window_clips must be >= 1")
@@ -206,6 +215,9 @@ class InferConfig:
 class MetricsConfig:
     workers: int = 2  # processes used to score sequences
 
+    def __post_init__(self) -> None:
+        _check(self.workers >= 1, "workers must be >= 1")
+
 
 # ---------------------------------------------- undeclared sections: changing them re-runs nothing
 
@@ -215,6 +227,10 @@ class RuntimeConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_workers: int = 0
     threads: int = 0  # torch intra-op threads; 0 = PyTorch's default
+
+    def __post_init__(self) -> None:
+        _check(self.num_workers >= 0, "num_workers must be >= 0")
+        _check(self.threads >= 0, "threads must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -235,6 +251,9 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+    def __post_init__(self) -> None:
+        _check(self.seed >= 0, "seed must be >= 0")
 
 
 # ------------------------------------------------------------------------------------- building
@@ -294,12 +313,34 @@ def build_section(cls: type, values: Any, where: str) -> Any:
     try:
         return cls(**kwargs)
     except ValueError as err:
-        raise RvosError(f"params: {where or 'top level'}: {err}") from None
+        raise RvosError(f"params: {_section_message(where, known, str(err))}") from None
+
+
+def _section_message(where: str, known: set[str], message: str) -> str:
+    """'workers must be >= 1' in section 'metrics' -> 'metrics.workers must be >= 1': the full key."""
+    first = message.split(" ", 1)[0].rstrip(",")
+    if first in known:
+        return f"{where}.{message}" if where else message
+    return f"{where or 'top level'}: {message}"
 
 
 def config_from_dict(values: dict) -> Config:
     """Build and validate a `Config` from the parsed content of a params file."""
     return build_section(Config, values, "")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}' on line {line}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:
@@ -310,7 +351,7 @@ def load_config(path: str | Path = "params.yaml") -> Config:
     except OSError as err:
         raise RvosError(f"{path}: cannot read params file ({err.strerror})") from None
     try:
-        values = yaml.safe_load(text) or {}
+        values = yaml.load(text, Loader=_UniqueKeyLoader) or {}  # a SafeLoader subclass: still safe
     except yaml.YAMLError as err:
         raise RvosError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     try:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 # ------------------------------------------------------------------------------- DVC outputs
+PARAMS_SCHEMA = Path("data/params.schema.json")  # check-params: the known keys
 RAW = Path("data/raw")
 SPLITS = Path("data/splits")
 LMDB = Path("data/lmdb")
