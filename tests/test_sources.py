@@ -4,6 +4,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -23,6 +25,7 @@ from tests.factories import make_davis
 from tests.http_server import FileServer
 
 ARCHIVE = "DAVIS-2017-trainval-480p.zip"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -397,3 +400,26 @@ def test_synthetic_source_writes_the_davis_layout():
     frames = sorted((raw / "JPEGImages/480p").glob("*/*.jpg"))
     assert 6 <= len(frames) <= 8
     assert cv2.imread(str(frames[0])).shape == (48, 64, 3)
+
+
+def test_local_archive_that_is_a_decompression_bomb_is_refused_by_the_stage(tmp_path):
+    """Through `python -m stages.download`: small `data.archive` limits, a zip of zeros built here."""
+    folder = tiny_davis(tmp_path / "src" / "DAVIS")
+    (folder / "padding.bin").write_bytes(bytes(3 << 20))  # 3 MiB that compress to a few kB
+    archive = zip_folder(folder, tmp_path / "bomb.zip")
+    assert archive.stat().st_size < 200_000
+    params = {"data": {"source": "local", "local": {"path": str(archive)}, "archive": {"max_member_mb": 2}}}
+    Path("params.yaml").write_text(json.dumps(params))  # JSON is YAML
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.download"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if " ERROR " in line]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"{archive}: refusing member 'DAVIS/padding.bin': 3145728 bytes uncompressed" in lines[0]
+    assert "data.archive.max_member_mb = 2" in lines[0]
+    assert not Path("data/raw").exists() and not list(Path("data").glob(".raw*"))
