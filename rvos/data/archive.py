@@ -72,6 +72,18 @@ def safe_extract(archive: Path, dest: Path, limits: ArchiveConfig = ArchiveConfi
             _extract_tar(archive, tmp, _Budget(archive, limits))
 
 
+def member_names(archive: Path) -> list[str]:
+    """The member names of a zip or tar archive (nothing is extracted)."""
+    try:
+        if archive_kind(archive) == "zip":
+            with zipfile.ZipFile(archive) as zf:
+                return zf.namelist()
+        with tarfile.open(archive, "r:*") as tf:
+            return tf.getnames()
+    except (*_CORRUPT, OSError) as err:
+        raise CorruptArchiveError(f"{archive}: cannot list the archive ({err})") from None
+
+
 def _refuse(archive: Path, member: str, reason: str) -> RvosError:
     return RvosError(f"{archive}: refusing member {member!r}: {reason}")
 

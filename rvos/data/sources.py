@@ -173,7 +173,10 @@ def _copy_into_raw(root: Path, keep: Iterable[str] | None, raw: Path) -> None:
         for source in tqdm(files, desc=f"copy {root.name}", unit=" files"):
             target = out / source.relative_to(root)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)  # contents only: data/raw does not depend on mtimes/modes
+            try:
+                shutil.copyfile(source, target)  # contents only: data/raw does not depend on mtimes/modes
+            except OSError as err:
+                raise RvosError(f"{source}: cannot copy it into {raw} ({err.strerror or err})") from None
 
 
 def _walk_files(top: Path, root: Path) -> list[Path]:
