@@ -442,3 +442,11 @@ def test_local_sequence_with_a_gap_in_its_frame_numbers_is_refused(tmp_path, pac
     assert f"{where}: sequence val-0 has no frame 00002 and no annotation 00002.png" in lines[0]
     assert "renumber its frames and masks" in lines[0] and "data/raw" not in lines[0]
     assert not Path("data/raw").exists()
+
+
+def test_frame_names_that_are_not_ascii_numbers_are_left_to_name_order(tmp_path):
+    # '²'.isdigit() is true but int('²') fails: the frame-number check must skip such names, not crash
+    folder = tiny_davis(tmp_path / "DAVIS")
+    frames = folder / "JPEGImages/480p/val-0"
+    os.rename(frames / "00002.jpg", frames / "0000².jpg")
+    check_davis_layout(folder)  # structural checks pass; the index stage pairs frames and masks

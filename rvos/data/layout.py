@@ -109,7 +109,7 @@ def _check_frame_numbers(frame_dir: Path, stems: list[str], mask_dir: Path, name
     is computed on a wrong timeline), and numbers of different widths sort out of temporal order.
     Names that are not all numbers are left alone (their name order is their order)."""
     numbered = set(stems) | {p.stem for p in mask_dir.glob("*.png")}
-    if not all(stem.isdigit() for stem in numbered):
+    if not all(stem.isascii() and stem.isdigit() for stem in numbered):  # '²'.isdigit(), but no int
         return
     widths = sorted({len(stem) for stem in numbered})
     if len(widths) > 1:
