@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Stage commands call `python`/`dvc`: make them the venv's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup repro test lint format lock clean
+.PHONY: setup repro test lint format lock clean plots-template
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ format: $(STAMP)
 lock: $(STAMP)
 	pip freeze --exclude-editable | grep -v -i -E '^(torch|torchvision|triton|nvidia-|cuda-|rvos)' > requirements.lock.new
 	mv requirements.lock.new requirements.lock
+
+# Re-vendor Vega / Vega-Lite / vega-embed into the offline `dvc plots show` template (needs npm).
+plots-template: $(STAMP)
+	python plots/build_offline.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -49,6 +49,8 @@ def test_dvc_plots_show_lists_the_gallery_images(repo):
     sh(repo, "dvc", "plots", "show", "-o", "dvc_plots")  # the HTML page: the images beside it
     html = (repo / "dvc_plots" / "index.html").read_text()
     assert all(f"reports_gallery_{name}" in html for name in NAMES)
+    # the project's template (.dvc/config): Vega inlined, so that the page renders offline
+    assert 'data-package="vega@5' in html and "cdn.jsdelivr" not in html
 
 
 def test_strips_show_the_worst_and_best_videos(repo):
