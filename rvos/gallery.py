@@ -28,6 +28,10 @@ class Pick:
     sequence: str
     score: float  # the sequence's J&F
 
+    @property
+    def title(self) -> str:
+        return f"{self.name}: {self.sequence}  J&F {self.score:.3f}"
+
 
 def pick_sequences(rows: list[dict], count: int = 2) -> list[Pick]:
     """The `count` worst and `count` best sequences of the per-sequence rows, worst first.
@@ -49,6 +53,13 @@ class VideoFiles:
     frames: Path
     predictions: Path
     annotations: Path
+
+    @classmethod
+    def davis(cls, root: Path, predictions: Path, video: str) -> "VideoFiles":
+        """A video of a DAVIS-layout folder `root` (480p frames and annotations) and its predictions."""
+        return cls(
+            root / "JPEGImages" / "480p" / video, predictions / video, root / "Annotations" / "480p" / video
+        )
 
     def names(self) -> list[str]:
         """The frame names (stems) that have a prediction, in order."""

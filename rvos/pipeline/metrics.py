@@ -85,18 +85,9 @@ def write_gallery(rows: list[dict], davis: bool) -> list[Pick]:
     picks = pick_sequences(rows) if davis else []
     with atomic_dir(paths.GALLERY) as out:
         for pick in picks:
-            picture = strip(video_files(pick.sequence), f"{pick.name}: {pick.sequence}  J&F {pick.score:.3f}")
+            picture = strip(VideoFiles.davis(paths.RAW, paths.PREDICTIONS, pick.sequence), pick.title)
             write_png(out / f"{pick.name}.png", picture)
     return picks
-
-
-def video_files(video: str) -> VideoFiles:
-    """A DAVIS-layout test video's frames, predictions and annotations."""
-    return VideoFiles(
-        paths.RAW / "JPEGImages" / "480p" / video,
-        paths.PREDICTIONS / video,
-        paths.RAW / "Annotations" / "480p" / video,
-    )
 
 
 def metrics_stage(config: Config, run: StageRun) -> None:
