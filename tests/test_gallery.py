@@ -18,7 +18,7 @@ NAMES = ["worst-1.png", "worst-2.png", "best-1.png", "best-2.png"]
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     repo = make_repo(tmp_path_factory.mktemp("gallery") / "project")
-    sh(repo, "dvc", "repro", "--single-item", "metrics", tracking=True)
+    sh(repo, "dvc", "repro", "--single-item", "metrics")
     return repo
 
 
@@ -73,18 +73,6 @@ def test_strips_show_the_worst_and_best_videos(repo):
     tile = picture[HEADER : HEADER + 50]
     frame, prediction, truth = (tile[:, k * (TILE_WIDTH + 2) : (k + 1) * (TILE_WIDTH + 2)] for k in range(3))
     assert not np.array_equal(prediction, truth) and not np.array_equal(frame, truth)  # overlays drawn
-
-
-def test_gallery_is_on_the_mlflow_parent_run(repo):
-    from mlflow import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-    (parent,) = client.search_runs(
-        [client.get_experiment_by_name("rvos").experiment_id], "tags.`dvc.role` = 'parent'"
-    )
-    assert sorted(a.path for a in client.list_artifacts(parent.info.run_id, "gallery")) == [
-        f"gallery/{name}" for name in sorted(NAMES)
-    ]
 
 
 def test_gallery_is_byte_deterministic(repo):

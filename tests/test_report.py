@@ -70,13 +70,15 @@ def test_dvc_plots_page_renders_offline_in_chromium(repo, tmp_path):
     assert all(url.startswith(("file:", "data:")) for url in seen.requests), seen.requests
 
 
-def test_report_is_on_the_mlflow_parent_run(repo):
+def test_report_and_gallery_are_on_the_mlflow_parent_run(repo):
     from mlflow import MlflowClient
 
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("rvos").experiment_id
     (parent,) = client.search_runs([experiment], "tags.`dvc.role` = 'parent'")
     assert "report.html" in [a.path for a in client.list_artifacts(parent.info.run_id)]
+    gallery = [a.path for a in client.list_artifacts(parent.info.run_id, "gallery")]
+    assert sorted(gallery) == [f"gallery/{name}.png" for name in ("best-1", "best-2", "worst-1", "worst-2")]
 
 
 def test_bad_inputs_fail_in_one_line_and_keep_the_report(tmp_path):
