@@ -124,9 +124,12 @@ class StageRun:
         if parent:
             self.client.log_batch(self.parent_id, metrics=batch)
 
-    def log_artifact(self, path: str | Path, artifact_dir: str | None = None) -> None:
+    def log_artifact(self, path: str | Path, artifact_dir: str | None = None, parent: bool = False) -> None:
+        """A file, or a folder's files, on the stage's run (or with `parent` on the experiment's)."""
         if self.enabled:
-            self.client.log_artifact(self.run_id, str(path), artifact_dir)
+            run_id = self.parent_id if parent else self.run_id
+            send = self.client.log_artifacts if Path(path).is_dir() else self.client.log_artifact
+            send(run_id, str(path), artifact_dir)
 
     def set_tags(self, tags: dict[str, str], parent: bool = False) -> None:
         if self.enabled:
