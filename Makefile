@@ -25,9 +25,11 @@ test: $(STAMP) lint browser
 
 # The browser tests open the report in Debian's chromium (driven by Playwright, which downloads no
 # browser itself). Installed here when apt is available; elsewhere those tests fail and say so.
+# Not root (a CI user): through sudo, which must not ask for a password.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 browser:
 	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 lint: $(STAMP)
 	ruff check .
