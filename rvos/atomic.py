@@ -12,6 +12,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from rvos.errors import RvosError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -24,6 +26,19 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+def check_creatable(out: Path) -> None:
+    """`out` is a folder or can be made one: neither it nor any folder above it is a file.
+
+    Commands call it before their work, so that a bad output path fails at once, not after it."""
+    for path in [out, *out.parents]:
+        if path.is_dir():
+            return
+        if path.exists() or path.is_symlink():
+            if path == out:
+                raise RvosError(f"{out}: output path is a file, not a folder")
+            raise RvosError(f"{out}: cannot create the output folder: {path} is a file")
 
 
 @contextlib.contextmanager
