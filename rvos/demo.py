@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rvos.annotations import Annotation, load_annotation
-from rvos.atomic import atomic_dir
+from rvos.atomic import atomic_dir, check_creatable
 from rvos.config import InferConfig, load_config
 from rvos.data.streams import DEFAULT_FPS, FrameSource, Mp4Writer, is_url, open_input
 from rvos.engine import Engine, load_engine
@@ -78,17 +78,6 @@ def output_name(source: str) -> str:
         return Path(tail).stem or "stream"
     path = Path(source)
     return path.name if path.is_dir() else path.stem
-
-
-def check_creatable(out: Path) -> None:
-    """`out` is a folder or can be made one: neither it nor any folder above it is a file."""
-    for path in [out, *out.parents]:
-        if path.is_dir():
-            return
-        if path.exists() or path.is_symlink():
-            if path == out:
-                raise RvosError(f"{out}: output path is a file, not a folder")
-            raise RvosError(f"{out}: cannot create the output folder: {path} is a file")
 
 
 def check_output_folder(out: Path) -> None:

@@ -65,3 +65,24 @@ def test_cli_unknown_set_exits_2(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main([*argv, "--set", "test-dev"])
     assert exit_info.value.code == 2
+
+
+def test_cli_out_that_is_a_file_fails_before_scoring(tmp_path, capsys, monkeypatch):
+    import rvos.metrics.evaluate as evaluate
+
+    scored = []
+    monkeypatch.setattr(evaluate, "_score_job", lambda job: scored.append(job))  # must never be reached
+    (tmp_path / "a_file").write_text("keep me")
+    results = FIXTURE / "results" / "semi-supervised"
+    for out, message in [
+        (tmp_path / "a_file", "a_file: output path is a file, not a folder"),
+        (tmp_path / "a_file" / "out", "cannot create the output folder: "),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            main([*_argv(results, "semi-supervised", out), "--workers", "1"])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if " ERROR " in line]
+        assert len(errors) == 1 and message in errors[0] and "Traceback" not in err, err
+    assert scored == [] and (tmp_path / "a_file").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

@@ -8,7 +8,7 @@ handlers, so that `rvos --help` is instant.
 import argparse
 import sys
 
-from rvos.cli import bench, demo, evaluate, models, stages
+from rvos.cli import bench, demo, evaluate, models, restore, stages
 from rvos.errors import exit_on_user_error
 from rvos.logs import setup_logging
 
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (stages, evaluate, demo, models, bench):
+    for module in (stages, restore, evaluate, demo, models, bench):
         module.register(commands)
     return parser
 

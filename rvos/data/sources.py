@@ -18,14 +18,13 @@ caller passes both folders (`rvos.paths`).
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from tqdm import tqdm
 
-from rvos.atomic import atomic_dir
+from rvos.atomic import atomic_dir, owned_temp, remove_stale_temps
 from rvos.config import ArchiveConfig, DataConfig
 from rvos.data.archive import CorruptArchiveError, archive_kind, safe_extract
 from rvos.data.download import discard_download, download_file
@@ -139,8 +138,7 @@ def _install_archive(
 ) -> None:
     """Extract next to `raw` (same file system, so moving is a rename), check, then swap in."""
     raw.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{raw.name}.extract-", dir=raw.parent))
-    try:
+    with owned_temp(raw, "extract") as scratch:
         extracted = scratch / "archive"
         safe_extract(archive, extracted, limits)
         try:
@@ -151,8 +149,6 @@ def _install_archive(
         with atomic_dir(raw) as out:
             for child in _selected(root, keep):
                 os.replace(child, out / child.name)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _relabel(message: str, extracted: Path, archive: Path) -> str:
@@ -213,14 +209,9 @@ def _check_link(path: Path, real_root: Path, here: Path) -> None:
 
 
 def remove_stale_temp_dirs(raw: Path) -> None:
-    """Leftovers of a run killed with SIGKILL (DVC holds a repo lock, so no run is using them now)."""
-    parent = raw.parent
-    if not parent.is_dir():
-        return
-    for pattern in (f".{raw.name}.tmp-*", f".{raw.name}.extract-*"):
-        for stale in parent.glob(pattern):
-            log.info("removing leftover temporary folder %s", stale)
-            shutil.rmtree(stale, ignore_errors=True)
+    """Leftovers of a run killed with SIGKILL that no running process holds (rvos/atomic.py)."""
+    for kind in ("tmp", "extract"):
+        remove_stale_temps(raw, kind)
 
 
 # --------------------------------------------------------------------------------------- report

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from rvos.atomic import write_text_atomic
+from rvos.atomic import check_creatable, write_text_atomic
 from rvos.errors import RvosError
 from rvos.metrics.davis import SequenceScores, object_statistics, score_sequence
 
@@ -243,6 +243,7 @@ def evaluate_davis(
     davis_root, results_dir, out_dir = Path(davis_root), Path(results_dir), Path(out_dir)
     if task not in TASKS:
         raise RvosError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+    check_creatable(out_dir)  # before the scoring, not after it
     if not results_dir.is_dir():
         raise RvosError(f"{results_dir}: results folder is missing")
     gt_root = annotations_root(davis_root, task)

@@ -8,6 +8,8 @@ A checkpoint is a plain dict of tensors, numbers and strings, so it loads with
 """
 
 import io
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,12 @@ import torch
 
 from rvos.atomic import write_bytes_atomic
 from rvos.errors import RvosError
+from rvos.model.encoder import TRUNK_CHANNELS
 from rvos.model.rvos import RVOS, ModelSpec
 
 FORMAT = "rvos-checkpoint"
 VERSION = 1
+MODES = ("one_shot", "zero_shot")
 
 
 def save_torch(path: str | Path, payload: dict) -> None:
@@ -28,14 +32,38 @@ def save_torch(path: str | Path, payload: dict) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
+def _first_line(err: BaseException) -> str:
+    """The first line of an exception's message, or its type when the message is empty."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def _unpickling_problem(err: pickle.UnpicklingError, what: str) -> str:
+    """What torch's weights-only unpickler refused, in our words: its message advises turning
+    weights_only off, which would run code from the file, and a checkpoint never needs that."""
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+    if found:
+        return (
+            f"{what} holds a pickled Python object ({found.group(1)}), not only tensors, numbers and "
+            "strings; refused, because loading it would run code from the file"
+        )
+    detail = re.search(r"WeightsUnpickler error: \s*(\S[^\n]*)", str(err))
+    reason = detail.group(1) if detail else "unreadable"
+    return f"cannot load {what} (not a torch.save file, or damaged: {reason})"
+
+
 def load_torch(path: str | Path, what: str = "checkpoint") -> dict:
     path = Path(path)
     if not path.is_file():
         raise RvosError(f"{path}: {what} not found")
+    if path.stat().st_size == 0:
+        raise RvosError(f"{path}: {what} is an empty file (0 bytes)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any failure to unpickle means an unusable file
-        raise RvosError(f"{path}: cannot load {what} ({str(err).splitlines()[0]})") from None
+    except pickle.UnpicklingError as err:
+        raise RvosError(f"{path}: {_unpickling_problem(err, what)}") from None
+    except Exception as err:  # noqa: BLE001 - any other failure to read it means an unusable file
+        raise RvosError(f"{path}: cannot load {what} ({_first_line(err)})") from None
     if not isinstance(payload, dict):
         raise RvosError(f"{path}: not a {what} (a {type(payload).__name__}, expected a dict)")
     return payload
@@ -66,19 +94,45 @@ def save_model(
     save_torch(path, model_payload(model, input_size, mode, info))
 
 
-def model_from_payload(payload: dict, name: str) -> RVOS:
+def _check_payload(payload: dict, name: str) -> None:
+    """The entries every command reads besides the weights, each checked before it is used."""
     if payload.get("format") != FORMAT:
         raise RvosError(
             f"{name}: not an rvos checkpoint (convert original weights with rvos import-original)"
         )
+    if payload.get("version") != VERSION:
+        raise RvosError(f"{name}: checkpoint version {payload.get('version')!r}, this rvos reads {VERSION}")
+    spec = payload.get("spec")
+    if not isinstance(spec, dict):
+        raise RvosError(f"{name}: checkpoint has no architecture ('spec' is missing or not a mapping)")
+    if spec.get("encoder") not in TRUNK_CHANNELS:
+        raise RvosError(
+            f"{name}: unknown encoder {spec.get('encoder')!r} (known: {', '.join(TRUNK_CHANNELS)})"
+        )
+    size = payload.get("input_size")
+    if not (
+        isinstance(size, (list, tuple))
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+    ):
+        raise RvosError(f"{name}: input_size is {size!r}, expected [height, width] of positive integers")
+    mode = payload.get("mode")
+    if mode not in MODES:
+        raise RvosError(f"{name}: mode is {mode!r}, expected one of {', '.join(MODES)}")
+    if (mode == "one_shot") != bool(spec.get("one_shot", True)):
+        raise RvosError(f"{name}: mode {mode} does not match the architecture (spec one_shot)")
+    if not isinstance(payload.get("model"), dict):
+        raise RvosError(f"{name}: checkpoint has no weights ('model' is missing or not a mapping)")
+
+
+def model_from_payload(payload: dict, name: str) -> RVOS:
+    _check_payload(payload, name)
     try:
         spec = ModelSpec(**payload["spec"])
         model = RVOS(spec)
         model.load_state_dict(payload["model"])
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise RvosError(
-            f"{name}: checkpoint does not match its architecture ({str(err).splitlines()[0]})"
-        ) from None
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise RvosError(f"{name}: checkpoint does not match its architecture ({_first_line(err)})") from None
     return model
 
 
