@@ -78,6 +78,17 @@ def make_tiny_repo(repo: Path) -> Path:
     return repo
 
 
+def start_queue(repo: Path, jobs: int) -> None:
+    """`dvc queue start -j <jobs>`. Its workers are daemons that inherit stdout and stderr, so the
+    command's output goes to a file: on a pipe, reading it to the end would wait for the workers."""
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    env.pop("RVOS_TRACKING", None)
+    with (repo / ".dvc" / "tmp" / "queue-start.log").open("w") as log_file:
+        command = ["dvc", "queue", "start", "-j", str(jobs)]
+        code = subprocess.run(command, cwd=repo, env=env, stdout=log_file, stderr=log_file, timeout=120)
+    assert code.returncode == 0, (repo / ".dvc" / "tmp" / "queue-start.log").read_text()
+
+
 def wait_for_queue(repo: Path, timeout: float = 900) -> str:
     """Poll `dvc queue status` until nothing is queued or running; its last output."""
     deadline = time.time() + timeout
@@ -138,7 +149,7 @@ def test_pipeline_experiments_tracking_and_remote(repo, tmp_path):
     # 3. two queued experiments with two workers
     sh(repo, "dvc", "exp", "run", "--queue", "-n", "q-lr", "-S", "train.lr=0.002")
     sh(repo, "dvc", "exp", "run", "--queue", "-n", "q-seed", "-S", "seed=5")
-    sh(repo, "dvc", "queue", "start", "-j", "2")
+    start_queue(repo, 2)
     status = wait_for_queue(repo)
     assert status.count("Success") >= 2, status
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import make_davis, write_params
-from tests.test_e2e import ROOT, make_tiny_repo, sh, wait_for_queue
+from tests.test_e2e import ROOT, make_tiny_repo, sh, start_queue, wait_for_queue
 
 EXPERIMENTS = {
     f"{mode.replace('_', '-')}-seed{seed}": (mode, seed)
@@ -67,12 +67,13 @@ def test_stages_of_concurrent_experiments_share_a_new_store(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the project default (900 s) is for one pipeline run
 def test_four_queued_experiments_with_two_workers(tmp_path):
     repo = make_tiny_repo(tmp_path / "project")
     for name, (mode, seed) in EXPERIMENTS.items():
         sh(repo, "dvc", "exp", "run", "--queue", "-n", name, "-S", f"mode={mode}", "-S", f"seed={seed}")
-    sh(repo, "dvc", "queue", "start", "-j", "2")
-    status = wait_for_queue(repo)
+    start_queue(repo, 2)
+    status = wait_for_queue(repo, timeout=1800)
     assert status.count("Success") == len(EXPERIMENTS), status
     assert "Failed" not in status, status
 
