@@ -59,10 +59,9 @@ def sh(repo: Path, *args: str, timeout: int = 600) -> str:
     return result.stdout + result.stderr
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("e2e") / "project"
-    repo.mkdir()
+def make_tiny_repo(repo: Path) -> Path:
+    """`repo`: rvos/, stages/, dvc.yaml and the TINY params in a fresh git + DVC repository, committed."""
+    repo.mkdir(parents=True)
     for name in ("rvos", "stages"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", ".gitignore", ".dvcignore", "pyproject.toml"):
@@ -77,6 +76,33 @@ def repo(tmp_path_factory) -> Path:
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "tiny pipeline")
     return repo
+
+
+def start_queue(repo: Path, jobs: int) -> None:
+    """`dvc queue start -j <jobs>`. Its workers are daemons that inherit stdout and stderr, so the
+    command's output goes to a file: on a pipe, reading it to the end would wait for the workers."""
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    env.pop("RVOS_TRACKING", None)
+    with (repo / ".dvc" / "tmp" / "queue-start.log").open("w") as log_file:
+        command = ["dvc", "queue", "start", "-j", str(jobs)]
+        code = subprocess.run(command, cwd=repo, env=env, stdout=log_file, stderr=log_file, timeout=120)
+    assert code.returncode == 0, (repo / ".dvc" / "tmp" / "queue-start.log").read_text()
+
+
+def wait_for_queue(repo: Path, timeout: float = 900) -> str:
+    """Poll `dvc queue status` until nothing is queued or running; its last output."""
+    deadline = time.time() + timeout
+    while True:
+        status = sh(repo, "dvc", "queue", "status")
+        if "Queued" not in status and "Running" not in status:
+            return status
+        assert time.time() < deadline, status
+        time.sleep(3)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    return make_tiny_repo(tmp_path_factory.mktemp("e2e") / "project")
 
 
 def test_stages_import_the_rvos_next_to_dvc_yaml():
@@ -123,14 +149,8 @@ def test_pipeline_experiments_tracking_and_remote(repo, tmp_path):
     # 3. two queued experiments with two workers
     sh(repo, "dvc", "exp", "run", "--queue", "-n", "q-lr", "-S", "train.lr=0.002")
     sh(repo, "dvc", "exp", "run", "--queue", "-n", "q-seed", "-S", "seed=5")
-    sh(repo, "dvc", "queue", "start", "-j", "2")
-    deadline = time.time() + 900
-    while True:
-        status = sh(repo, "dvc", "queue", "status")
-        if "Queued" not in status and "Running" not in status:
-            break
-        assert time.time() < deadline, status
-        time.sleep(3)
+    start_queue(repo, 2)
+    status = wait_for_queue(repo)
     assert status.count("Success") >= 2, status
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json"))
     names = json.dumps(shown)

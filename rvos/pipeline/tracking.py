@@ -156,12 +156,13 @@ def stage_run(stage: str, config: Config, params_file: str | Path = "params.yaml
 
     root = project_root()
     uri = tracking_uri(root)
-    client = MlflowClient(tracking_uri=uri)
     commit = _git_commit(root)
     key = run_key(Path(params_file), commit)
     # One lock for database creation, experiment creation and parent creation: concurrent queue
-    # workers would otherwise race on the Alembic migration or create two parents.
+    # workers would otherwise race on the Alembic migration or create two parents. The client is
+    # made under it too, because making one creates and migrates a new sqlite store.
     with FileLock(str(root / ".mlflow.lock"), timeout=600):
+        client = MlflowClient(tracking_uri=uri)
         experiment_id = _experiment_id(client, config.mlflow.experiment, root)
         parent_id = _find_or_create_parent(client, experiment_id, key, config, commit)
     client.update_run(parent_id, status="RUNNING")
