@@ -106,7 +106,7 @@ def test_pipeline_experiments_tracking_and_remote(repo, tmp_path):
     ):
         assert (repo / output).exists(), output
     one_shot = metrics_of(repo)
-    assert 0.0 <= one_shot["J&F"] <= 1.0 and "copy_first_frame" in one_shot["baselines"]
+    assert 0.0 <= one_shot["J_and_F"] <= 1.0 and "copy_first_frame" in one_shot["baselines"]
     assert "Data and pipelines are up to date" in sh(repo, "dvc", "repro")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "pipeline results")
@@ -114,7 +114,7 @@ def test_pipeline_experiments_tracking_and_remote(repo, tmp_path):
     # 2. an experiment in the workspace: only train and later stages run again
     out = sh(repo, "dvc", "exp", "run", "-n", "zs", "-S", "mode=zero_shot")
     assert "Stage 'index' didn't change" in out or "'index' is cached" in out
-    assert metrics_of(repo)["J&F"] >= 0.0
+    assert metrics_of(repo)["J_and_F"] >= 0.0
     diff = sh(repo, "dvc", "metrics", "diff", "main", "--json")
     assert "reports/metrics.json" in json.loads(diff)
     sh(repo, "git", "checkout", "--", ".")

@@ -2,7 +2,7 @@
 
 - one_shot -> DAVIS-2017 semi-supervised protocol; zero_shot -> unsupervised protocol; the trivial
   baselines of `rvos.metrics.report` are scored next to the model.
-- `reports/metrics.json` (J&F, J, F with recall and decay, plus the baselines) is what
+- `reports/metrics.json` (J&F as `J_and_F`, J, F with recall and decay, plus the baselines) is what
   `dvc metrics diff` and `dvc exp show` display; `reports/evaluation/` has the official CSVs.
 - YouTube-VOS sources get the local proxy (J/F seen/unseen, Overall) on the train-val split.
 """
@@ -22,6 +22,7 @@ from rvos.errors import RvosError
 from rvos.masks import overlay, read_mask
 from rvos.metrics.evaluate import evaluate_davis
 from rvos.metrics.report import (
+    JF,
     bootstrap_std,
     headline,
     per_sequence_csv,
@@ -49,7 +50,7 @@ def davis_metrics(config: Config, workers: int) -> tuple[dict, list[dict]]:
         baselines = score_baselines(paths.RAW, test, task, DAVIS_TEST_SET, out, workers)
     metrics = {
         **headline(report["global"]),
-        "J&F-bootstrap-std": bootstrap_std(report["per_object"]),
+        f"{JF}-bootstrap-std": bootstrap_std(report["per_object"]),
         "test_sequences": len(test),
         "baselines": baselines,
     }
