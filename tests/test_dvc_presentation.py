@@ -21,6 +21,8 @@ BIN = Path(sys.executable).parent
 # The compact command of the README ("Comparing experiments"), without `dvc exp show`.
 COMPACT = [
     "--only-changed",
+    "--sort-by",
+    "J_and_F",
     "--drop",
     r"Created|.*/|params\.yaml|.*-Recall|.*-Decay|.*-bootstrap-std|baselines|test_sequences|best_|final_",
 ]

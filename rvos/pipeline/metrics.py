@@ -110,6 +110,7 @@ def metrics_stage(config: Config, run: StageRun) -> None:
     run.log_metrics(flat, parent=True)
     run.log_artifact(paths.METRICS)
     run.log_artifact(paths.PER_SEQUENCE)
+    run.log_run_artifacts([paths.METRICS, paths.PER_SEQUENCE])  # the experiment's row shows them too
     if dataset_layout(config.data.source) == "davis":
         log_overlays(run, read_list(paths.split_list("test")))
     log.info("metrics: %s", ", ".join(f"{k} {v:.4f}" for k, v in flat.items()))
