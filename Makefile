@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Stage commands call `python`/`dvc`: make them the venv's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup repro test lint format lock clean
+.PHONY: setup repro test lint format lock clean plots-template browser
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,16 @@ setup: $(STAMP)
 repro: $(STAMP)
 	dvc repro
 
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	pytest
+
+# The browser tests open the report in Debian's chromium (driven by Playwright, which downloads no
+# browser itself). Installed here when apt is available; elsewhere those tests fail and say so.
+# Not root (a CI user): through sudo, which must not ask for a password.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
+browser:
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 lint: $(STAMP)
 	ruff check .
@@ -34,6 +42,10 @@ format: $(STAMP)
 lock: $(STAMP)
 	pip freeze --exclude-editable | grep -v -i -E '^(torch|torchvision|triton|nvidia-|cuda-|rvos)' > requirements.lock.new
 	mv requirements.lock.new requirements.lock
+
+# Re-vendor Vega / Vega-Lite / vega-embed into the offline `dvc plots show` template (needs npm).
+plots-template: $(STAMP)
+	python plots/build_offline.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

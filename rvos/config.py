@@ -71,12 +71,28 @@ class PathSourceConfig:
 
 
 @dataclass(frozen=True)
+class ArchiveConfig:
+    """What extracting one dataset archive may write at most (a decompression bomb is refused).
+
+    Far above the real datasets: the DAVIS-2017 480p trainval archive extracts to under 1 GB and its
+    largest file is a few MB; a YouTube-VOS release with every frame is tens of GB."""
+
+    max_total_mb: int = 200_000  # all members together, uncompressed (MiB)
+    max_member_mb: int = 1024  # any one member, uncompressed (MiB)
+
+    def __post_init__(self) -> None:
+        _check(self.max_total_mb >= 1, "max_total_mb must be >= 1")
+        _check(self.max_member_mb >= 1, "max_member_mb must be >= 1")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     source: Literal["synthetic", "davis2017", "youtubevos", "local"] = "synthetic"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     davis2017: Davis2017Config = field(default_factory=Davis2017Config)
     youtubevos: PathSourceConfig = field(default_factory=PathSourceConfig)
     local: PathSourceConfig = field(default_factory=PathSourceConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
 
 
 @dataclass(frozen=True)

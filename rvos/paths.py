@@ -24,6 +24,8 @@ REPORTS = Path("reports")
 METRICS = REPORTS / "metrics.json"
 PER_SEQUENCE = REPORTS / "per_sequence.csv"
 EVALUATION = REPORTS / "evaluation"
+GALLERY = REPORTS / "gallery"  # worst and best test videos as pictures (DVC image plots)
+REPORT = REPORTS / "report.html"
 
 
 def split_list(split: str) -> Path:

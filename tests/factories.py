@@ -84,3 +84,25 @@ def prepare_project(root: Path, values: dict, train: int = 5, val: int = 2, fram
     index_stage(config, StageRun())
     write_params(root / "params.yaml", values)
     return root
+
+
+def run_stage_command(stage: str, cwd: Path, timeout: int = 300):  # noqa: ANN201 - CompletedProcess
+    """`python -m stages.<stage>` in `cwd` (its params.yaml), as dvc.yaml runs it, importing this checkout."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        [sys.executable, "-m", f"stages.{stage}"],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The ERROR log lines of a stage's stderr (INFO lines and progress bars dropped)."""
+    return [line for line in stderr.splitlines() if " ERROR " in line]

@@ -2,6 +2,7 @@
 
 import io
 import stat
+import struct
 import tarfile
 import warnings
 import zipfile
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rvos.data.archive import safe_extract
+from rvos.config import ArchiveConfig
+from rvos.data.archive import copy_limited, safe_extract
 from rvos.errors import RvosError
 
 FILES = {"DAVIS/a.txt": b"alpha\n", "DAVIS/sub/b.bin": bytes(range(256)) * 40}
@@ -223,3 +225,80 @@ def test_unsupported_or_missing_archive_is_refused(tmp_path):
         safe_extract(tmp_path / "data.rar", tmp_path / "out")
     with pytest.raises(RvosError, match="missing.zip: archive file is missing"):
         safe_extract(tmp_path / "missing.zip", tmp_path / "out")
+
+
+# ------------------------------------------------------------------------ decompression bombs
+
+MIB = 1 << 20
+SMALL = ArchiveConfig(max_total_mb=2, max_member_mb=1)  # what the tests' archives are measured against
+
+
+def bomb_members(kind: str) -> list[tuple[str, bytes]]:
+    # zeros compress about 1000:1, so each archive is a few kB on disk
+    if kind == "member":
+        return [("DAVIS/a.txt", b"a"), ("DAVIS/big.bin", bytes(MIB + 1))]
+    return [(f"DAVIS/{i}.bin", bytes(MIB - 1000)) for i in range(3)]  # each fits, 3 together do not
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        (
+            "member",
+            r"member 'DAVIS/big\.bin': 1048577 bytes uncompressed, above data\.archive\.max_member_mb",
+        ),
+        ("total", r"extracts to more than data\.archive\.max_total_mb = 2 MiB \(at member 'DAVIS/2\.bin'"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["zip", "tar.gz", "tar.bz2"])
+def test_decompression_bomb_is_refused_by_its_declared_sizes(tmp_path, fmt, kind, message):
+    entries = bomb_members(kind)
+    if fmt == "zip":
+        archive = make_zip(tmp_path / "bomb.zip", entries)
+    else:
+        mode = "w:" + fmt.split(".")[1]
+        archive = make_tar(tmp_path / f"bomb.{fmt}", [tar_member(n, data=d) for n, d in entries], mode)
+    assert archive.stat().st_size < 50_000
+    with pytest.raises(RvosError, match=message) as err:
+        safe_extract(archive, tmp_path / "out", SMALL)
+    assert str(archive) in str(err.value) and "\n" not in str(err.value)
+    assert_nothing_extracted(tmp_path / "out")
+    # the same archive is fine under the default limits
+    safe_extract(archive, tmp_path / "out")
+    assert extracted_files(tmp_path / "out") == dict(entries)
+
+
+def lie_about_size(archive: Path, member: str, size: int) -> None:
+    """Rewrite the uncompressed size of `member` in its local header and central directory entry."""
+    data = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as zf:
+        local = zf.getinfo(member).header_offset
+    struct.pack_into("<I", data, local + 22, size)
+    central = data.rfind(member.encode()) - 46  # the name's last copy follows its directory entry's header
+    assert central > local and data[central : central + 4] == b"PK\x01\x02"
+    struct.pack_into("<I", data, central + 24, size)
+    archive.write_bytes(bytes(data))
+
+
+def test_zip_that_lies_about_its_sizes_is_stopped_at_the_declared_size(tmp_path):
+    # 3 MiB of zeros declared as 1000 bytes: the headers pass every limit, the bytes do not.
+    archive = make_zip(tmp_path / "liar.zip", [("DAVIS/a.txt", b"a"), ("DAVIS/liar.bin", bytes(3 * MIB))])
+    lie_about_size(archive, "DAVIS/liar.bin", 1000)
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.getinfo("DAVIS/liar.bin").file_size == 1000
+    # zipfile stops at the declared size (and copy_limited would), then the CRC gives the lie away
+    with pytest.raises(
+        RvosError, match=r"liar\.zip: archive is corrupt or truncated \(Bad CRC-32 .*liar\.bin"
+    ):
+        safe_extract(archive, tmp_path / "out", SMALL)
+    assert_nothing_extracted(tmp_path / "out")
+
+
+def test_copy_stops_a_stream_longer_than_its_declared_size(tmp_path):
+    out = io.BytesIO()
+    with pytest.raises(RvosError, match=r"x\.zip: refusing member 'm': decompresses to more than the 1000 "):
+        copy_limited(io.BytesIO(bytes(3 * MIB)), out, 1000, Path("x.zip"), "m")
+    assert len(out.getvalue()) <= 1000  # nothing beyond the declared size was written
+    out = io.BytesIO()
+    copy_limited(io.BytesIO(b"abc"), out, 3, Path("x.zip"), "m")
+    assert out.getvalue() == b"abc"

@@ -99,6 +99,8 @@ def test_file_errors_name_the_file(tmp_path):
         ({"runtime": {"num_workers": -1}}, r"params: runtime\.num_workers must be >= 0"),
         ({"metrics": {"workers": 0}}, r"params: metrics\.workers must be >= 1"),
         ({"data": {"davis2017": {"size_bytes": -1}}}, r"params: data\.davis2017\.size_bytes must be >= 0"),
+        ({"data": {"archive": {"max_total_mb": 0}}}, r"params: data\.archive\.max_total_mb must be >= 1"),
+        ({"data": {"archive": {"max_member_mb": -1}}}, r"params: data\.archive\.max_member_mb must be >= 1"),
     ],
 )
 def test_every_numeric_param_is_range_checked_by_its_key(values, message):

@@ -46,6 +46,8 @@ if stage == "train":
     Path("reports/train/curves.csv").write_text("\\n".join(rows) + "\\n")
 else:
     Path("reports/evaluation").mkdir(exist_ok=True)
+    Path("reports/gallery").mkdir(exist_ok=True)
+    Path("reports/gallery/worst-1.png").write_bytes(b"png")
     Path("reports/evaluation/global_results-val.csv").write_text("J&F-Mean\\n0\\n")
     Path("reports/per_sequence.csv").write_text(f"sequence,J&F,J,F,objects\\nval-0,{score},{score},{score},1\\n")
     metrics = {"J_and_F": score, "J": score - 0.01, "F": score + 0.01}
@@ -105,8 +107,9 @@ def test_exp_show_and_plots_show(tmp_path):
     plain = sh(repo, "dvc", "exp", "show", "--no-pager", "--only-changed").splitlines()
     assert next(line for line in plain if "Experiment" in line).split()[2] == "J_and_F", plain
 
-    # the four plots of dvc.yaml and nothing else, every axis named
-    plots = json.loads(sh(repo, "dvc", "plots", "show", "--json"))["data"]
+    # the four curves of dvc.yaml and no others (the gallery is images), every axis named
+    shown = json.loads(sh(repo, "dvc", "plots", "show", "--json"))["data"]
+    plots = {name: entries for name, entries in shown.items() if entries[0]["type"] == "vega"}
     assert sorted(plots) == sorted(
         ["reports/train/curves.csv", "val J&F", "val IoU", "reports/per_sequence.csv"]
     )

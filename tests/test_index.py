@@ -1,6 +1,7 @@
 """split + index stages and the clip datasets, on tiny DAVIS-layout data built by the tests."""
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from rvos.errors import RvosError
 from rvos.pipeline.index import index_stage
 from rvos.pipeline.split import split_stage
 from rvos.pipeline.tracking import StageRun
-from tests.factories import make_davis
+from tests.factories import error_lines, make_davis, run_stage_command, write_params
 
 CONFIG = {"data": {"source": "local"}, "index": {"height": 48, "width": 80}, "seed": 7}
 
@@ -239,3 +240,30 @@ def test_windows_are_spread_over_the_video_and_fit_the_shortest_one(project):
     shortest = min(len(videos.videos[n].frames) for n in names)
     assert window_frames(TrainConfig(clip_len=2, window_clips=2), videos, names) == 4
     assert window_frames(TrainConfig(clip_len=2, window_clips=100), videos, names) == shortest // 2 * 2
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_index_errors_about_local_data_name_the_users_file(tmp_path, monkeypatch, packed):
+    """`data.source: local`: a frame only the index stage can find corrupt is named in the user's
+    folder (or as `<archive>:<member>`), not as its copy under data/raw."""
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    folder = make_davis(tmp_path / "mine" / "DAVIS", train=2, val=1, frames=4)
+    (folder / "JPEGImages/480p/val-0/00002.jpg").write_bytes(b"not a jpeg")
+    path = folder
+    if packed:
+        path = Path(shutil.make_archive(str(tmp_path / "mine"), "zip", tmp_path / "mine", "DAVIS"))
+    params = {"data": {"source": "local", "local": {"path": str(path)}}, "index": {"height": 32, "width": 48}}
+    write_params(project / "params.yaml", params)
+    for stage in ("download", "split"):
+        done = run_stage_command(stage, project)
+        assert done.returncode == 0, done.stderr[-2000:]
+    result = run_stage_command("index", project)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    where = f"{path}:DAVIS/" if packed else f"{folder}/"
+    assert f"{where}JPEGImages/480p/val-0/00002.jpg: frame is corrupt or not an image" in lines[0]
+    assert "data/raw" not in lines[0]
+    assert not (project / paths.LMDB).exists()

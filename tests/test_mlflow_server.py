@@ -55,7 +55,11 @@ def mlflow_server(project: Path, log: Path) -> Iterator[str]:
         yield url
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # uvicorn's graceful shutdown can be slow on a loaded CPU
+            server.kill()
+            server.wait()
 
 
 def run_stages(params: Path) -> None:

@@ -19,7 +19,7 @@ from rvos.errors import RvosError
 from rvos.masks import encode_mask
 from rvos.pipeline.download import download_stage
 from rvos.pipeline.tracking import StageRun
-from tests.factories import make_davis
+from tests.factories import error_lines, make_davis, run_stage_command
 from tests.http_server import FileServer
 
 ARCHIVE = "DAVIS-2017-trainval-480p.zip"
@@ -358,6 +358,11 @@ def test_local_folder_that_is_not_davis(tmp_path):
         ),
         (lambda f: shutil.rmtree(f / "Annotations/480p/val-0"), "annotation folder of val sequence val-0"),
         (lambda f: [p.unlink() for p in (f / "JPEGImages/480p/val-0").iterdir()], "val-0 has no frames"),
+        (lambda f: remove_frame(f, "train-0", "00001"), "train-0: sequence train-0 has no frame 00001 and"),
+        (
+            lambda f: os.rename(f / "JPEGImages/480p/val-0/00002.jpg", f / "JPEGImages/480p/val-0/2.jpg"),
+            r"val-0: sequence val-0 mixes frame numbers of 1 and 5 digits \(2, 00000\)",
+        ),
     ],
 )
 def test_check_davis_layout_names_the_problem(tmp_path, break_it, message):
@@ -397,3 +402,51 @@ def test_synthetic_source_writes_the_davis_layout():
     frames = sorted((raw / "JPEGImages/480p").glob("*/*.jpg"))
     assert 6 <= len(frames) <= 8
     assert cv2.imread(str(frames[0])).shape == (48, 64, 3)
+
+
+def test_local_archive_that_is_a_decompression_bomb_is_refused_by_the_stage(tmp_path):
+    """Through `python -m stages.download`: small `data.archive` limits, a zip of zeros built here."""
+    folder = tiny_davis(tmp_path / "src" / "DAVIS")
+    (folder / "padding.bin").write_bytes(bytes(3 << 20))  # 3 MiB that compress to a few kB
+    archive = zip_folder(folder, tmp_path / "bomb.zip")
+    assert archive.stat().st_size < 200_000
+    params = {"data": {"source": "local", "local": {"path": str(archive)}, "archive": {"max_member_mb": 2}}}
+    Path("params.yaml").write_text(json.dumps(params))  # JSON is YAML
+    result = run_stage_command("download", Path.cwd())
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"{archive}: refusing member 'DAVIS/padding.bin': 3145728 bytes uncompressed" in lines[0]
+    assert "data.archive.max_member_mb = 2" in lines[0]
+    assert not Path("data/raw").exists() and not list(Path("data").glob(".raw*"))
+
+
+def remove_frame(folder: Path, sequence: str, stem: str) -> None:
+    (folder / "JPEGImages" / "480p" / sequence / f"{stem}.jpg").unlink()
+    (folder / "Annotations" / "480p" / sequence / f"{stem}.png").unlink()
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_local_sequence_with_a_gap_in_its_frame_numbers_is_refused(tmp_path, packed):
+    """00000, 00001, 00003 (frame and mask 00002 both gone) is not read as a continuous video; the
+    error names the user's folder (or the place in their archive), never the copy in data/raw."""
+    folder = make_davis(tmp_path / "mine" / "DAVIS", train=1, val=1, frames=4)
+    remove_frame(folder, "val-0", "00002")
+    path = zip_folder(folder, tmp_path / "mine.zip") if packed else folder
+    Path("params.yaml").write_text(json.dumps({"data": {"source": "local", "local": {"path": str(path)}}}))
+    result = run_stage_command("download", Path.cwd())
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    where = f"{path}:DAVIS/JPEGImages/480p/val-0" if packed else f"{folder}/JPEGImages/480p/val-0"
+    assert f"{where}: sequence val-0 has no frame 00002 and no annotation 00002.png" in lines[0]
+    assert "renumber its frames and masks" in lines[0] and "data/raw" not in lines[0]
+    assert not Path("data/raw").exists()
+
+
+def test_frame_names_that_are_not_ascii_numbers_are_left_to_name_order(tmp_path):
+    # '²'.isdigit() is true but int('²') fails: the frame-number check must skip such names, not crash
+    folder = tiny_davis(tmp_path / "DAVIS")
+    frames = folder / "JPEGImages/480p/val-0"
+    os.rename(frames / "00002.jpg", frames / "0000².jpg")
+    check_davis_layout(folder)  # structural checks pass; the index stage pairs frames and masks

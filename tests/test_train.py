@@ -15,6 +15,7 @@ from rvos import paths
 from rvos.config import config_from_dict
 from rvos.model.checkpoint import load_model
 from rvos.model.rvos import RVOS, ModelSpec
+from rvos.pipeline.index import index_stage
 from rvos.pipeline.runner import execute_stage
 from rvos.pipeline.tracking import StageRun
 from rvos.pipeline.train import CURVE_FIELDS, train_stage
@@ -312,3 +313,38 @@ def test_video_validation_scores_what_is_segmented(tmp_path, monkeypatch):
     for mode in ("one_shot", "zero_shot"):
         assert run(mode, None) == pytest.approx(1.0)
         assert run(mode, 4) < 0.8
+
+
+@pytest.mark.parametrize("mode", ["one_shot", "zero_shot"])
+def test_too_many_objects_are_refused_before_training(tmp_path, monkeypatch, mode):
+    """A test video with 3 objects and a 2-slot model: refused by the train stage before any epoch
+    (infer would otherwise only fail after the training), naming the video and the id."""
+    import shutil
+
+    from tests.factories import write_davis_video
+
+    monkeypatch.chdir(tmp_path)
+    values = merged(mode=mode)
+    prepare_project(tmp_path, values)
+    raw = tmp_path / "data" / "raw"
+    for folder in ("JPEGImages", "Annotations"):
+        shutil.rmtree(raw / folder / "480p" / "val-1")
+    write_davis_video(raw, "val-1", 8, (48, 80), objects=3, seed=99)  # only in the test split
+    index_stage(config_from_dict(values), StageRun())
+
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.train", "--params", "params.yaml"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    expected = "object id 3" if mode == "one_shot" else "3 objects"
+    assert "video val-1 (test split)" in lines[0] and expected in lines[0]
+    assert "model.max_objects >= 3" in lines[0]
+    assert not (tmp_path / paths.BEST_CHECKPOINT).exists()
+    assert not list(tmp_path.glob(".rvos/train/*/*.pt"))  # not a single epoch was trained

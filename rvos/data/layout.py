@@ -100,6 +100,35 @@ def _check_davis_sequence(frames_root: Path, masks_root: Path, name: str, split:
     first_mask = mask_dir / (Path(frames[0]).stem + ".png")
     if not first_mask.is_file():
         raise RvosError(f"{first_mask}: first-frame annotation of sequence {name} is missing")
+    _check_frame_numbers(frame_dir, [Path(f).stem for f in frames], mask_dir, name)
+
+
+def _check_frame_numbers(frame_dir: Path, stems: list[str], mask_dir: Path, name: str) -> None:
+    """DAVIS frames are numbered 00000, 00001, ...: a number missing from both the frames and the
+    annotations would otherwise be read as a continuous video (the motion jumps, the metrics' decay
+    is computed on a wrong timeline), and numbers of different widths sort out of temporal order.
+    Names that are not all numbers are left alone (their name order is their order)."""
+    numbered = set(stems) | {p.stem for p in mask_dir.glob("*.png")}
+    if not all(stem.isascii() and stem.isdigit() for stem in numbered):  # '²'.isdigit(), but no int
+        return
+    widths = sorted({len(stem) for stem in numbered})
+    if len(widths) > 1:
+        short, long = (min(s for s in numbered if len(s) == width) for width in (widths[0], widths[-1]))
+        raise RvosError(
+            f"{frame_dir}: sequence {name} mixes frame numbers of {widths[0]} and {widths[-1]} digits "
+            f"({short}, {long}), so name order is not time order: zero-pad every frame and mask to one width"
+        )
+    numbers = sorted(int(stem) for stem in numbered)
+    present = set(numbers)
+    for number in range(numbers[0], numbers[-1]):
+        if number not in present:
+            missing = f"{number:0{widths[0]}d}"
+            raise RvosError(
+                f"{frame_dir}: sequence {name} has no frame {missing} and no annotation {missing}.png "
+                f"(frames {numbers[0]:0{widths[0]}d}..{numbers[-1]:0{widths[0]}d} must be consecutive, or "
+                "the video would be read as continuous): renumber its frames and masks without the gap, "
+                "or split it into two sequences"
+            )
 
 
 # ---------------------------------------------------------------------------------- YouTube-VOS

@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlparse
 from tqdm import tqdm
 
 from rvos.atomic import atomic_dir
-from rvos.config import DataConfig
+from rvos.config import ArchiveConfig, DataConfig
 from rvos.data.archive import CorruptArchiveError, archive_kind, safe_extract
 from rvos.data.download import discard_download, download_file
 from rvos.data.layout import (
@@ -61,10 +61,12 @@ def install_source(data: DataConfig, seed: int, raw: Path, root: Path, cache: Pa
     elif source == "youtubevos":
         # Only train/ and valid/: the release also has test/ and *_all_frames/ (tens of GB) RVOS never reads.
         path = _user_path(data.youtubevos.path, "data.youtubevos.path", root)
-        _install_user_dataset(path, "data.youtubevos.path", check_youtube_layout, YOUTUBE_SUBSETS, raw)
+        _install_user_dataset(
+            path, "data.youtubevos.path", check_youtube_layout, YOUTUBE_SUBSETS, raw, data.archive
+        )
     elif source == "local":
         path = _user_path(data.local.path, "data.local.path", root)
-        _install_user_dataset(path, "data.local.path", check_davis_layout, None, raw)
+        _install_user_dataset(path, "data.local.path", check_davis_layout, None, raw, data.archive)
     else:  # config.py only lets the four names above through
         raise RvosError(f"params: data.source = {source!r} is not supported")
 
@@ -94,7 +96,7 @@ def _install_davis2017(data: DataConfig, raw: Path, cache: Path) -> None:
         )
     archive = download_file(url, cache / name, section.size_bytes, section.sha256)
     try:
-        _install_archive(archive, check_davis_layout, None, raw)
+        _install_archive(archive, check_davis_layout, None, raw, data.archive)
     except CorruptArchiveError as err:
         if section.sha256:
             raise  # the file is the pinned one: downloading it again cannot help
@@ -103,7 +105,9 @@ def _install_davis2017(data: DataConfig, raw: Path, cache: Path) -> None:
         raise RvosError(f"{err} (deleted the download; the next run fetches it again)") from None
 
 
-def _install_user_dataset(path: Path, key: str, check: Check, keep: Iterable[str] | None, raw: Path) -> None:
+def _install_user_dataset(
+    path: Path, key: str, check: Check, keep: Iterable[str] | None, raw: Path, limits: ArchiveConfig
+) -> None:
     """A folder or archive the user already has."""
     if not (path.is_dir() or archive_kind(path)):
         raise RvosError(f"{path}: {key} must be a folder or a .zip/.tar archive")
@@ -111,7 +115,7 @@ def _install_user_dataset(path: Path, key: str, check: Check, keep: Iterable[str
         if path.is_dir():
             _copy_into_raw(find_dataset_root(path, check), keep, raw)
         else:
-            _install_archive(path, check, keep, raw)
+            _install_archive(path, check, keep, raw, limits)
     except LayoutNotFoundError as err:
         raise RvosError(f"{err} (params: {key})") from None
 
@@ -130,13 +134,15 @@ def _user_path(value: str, key: str, root: Path) -> Path:
 # -------------------------------------------------------------------------- installing data/raw
 
 
-def _install_archive(archive: Path, check: Check, keep: Iterable[str] | None, raw: Path) -> None:
+def _install_archive(
+    archive: Path, check: Check, keep: Iterable[str] | None, raw: Path, limits: ArchiveConfig
+) -> None:
     """Extract next to `raw` (same file system, so moving is a rename), check, then swap in."""
     raw.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{raw.name}.extract-", dir=raw.parent))
     try:
         extracted = scratch / "archive"
-        safe_extract(archive, extracted)
+        safe_extract(archive, extracted, limits)
         try:
             root = find_dataset_root(extracted, check)
         except RvosError as err:
@@ -167,7 +173,10 @@ def _copy_into_raw(root: Path, keep: Iterable[str] | None, raw: Path) -> None:
         for source in tqdm(files, desc=f"copy {root.name}", unit=" files"):
             target = out / source.relative_to(root)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)  # contents only: data/raw does not depend on mtimes/modes
+            try:
+                shutil.copyfile(source, target)  # contents only: data/raw does not depend on mtimes/modes
+            except OSError as err:
+                raise RvosError(f"{source}: cannot copy it into {raw} ({err.strerror or err})") from None
 
 
 def _walk_files(top: Path, root: Path) -> list[Path]:

@@ -26,4 +26,8 @@ STAGES = {
         "zip the predictions in the official server layout (outputs/submission.zip)",
     ),
     "metrics": ("rvos.pipeline.metrics:metrics_stage", "score the predictions into reports/metrics.json"),
+    "report": (
+        "rvos.pipeline.report:report_stage",
+        "one self-contained HTML page of the run's outputs (reports/report.html)",
+    ),
 }

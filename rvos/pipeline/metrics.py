@@ -5,21 +5,19 @@
 - `reports/metrics.json` (J&F as `J_and_F`, J, F with recall and decay, plus the baselines) is what
   `dvc metrics diff` and `dvc exp show` display; `reports/evaluation/` has the official CSVs.
 - YouTube-VOS sources get the local proxy (J/F seen/unseen, Overall) on the train-val split.
+- `reports/gallery/`: frame | prediction | ground truth of the worst and best test videos, as PNGs that
+  `dvc plots show` renders next to the curves (rvos.gallery); also on MLflow's parent run.
 """
 
 import json
 import logging
-import tempfile
-from pathlib import Path
-
-import cv2
 
 from rvos import paths
 from rvos.atomic import atomic_dir, write_text_atomic
 from rvos.config import Config
 from rvos.data.layout import dataset_layout, read_list
 from rvos.errors import RvosError
-from rvos.masks import overlay, read_mask
+from rvos.gallery import Pick, VideoFiles, pick_sequences, strip, write_png
 from rvos.metrics.evaluate import evaluate_davis
 from rvos.metrics.report import (
     JF,
@@ -78,21 +76,19 @@ def youtube_metrics(config: Config, workers: int) -> tuple[dict, list[dict]]:
     return metrics, rows
 
 
-def log_overlays(run: StageRun, videos: list[str], limit: int = 3) -> None:
-    """A few prediction overlays (middle frame of the first test videos) as MLflow artifacts."""
-    if not run.enabled:
-        return
-    with tempfile.TemporaryDirectory() as scratch:
-        for video in videos[:limit]:
-            predictions = sorted((paths.PREDICTIONS / video).glob("*.png"))
-            frame = predictions[len(predictions) // 2]
-            image = cv2.imread(str(paths.RAW / "JPEGImages" / "480p" / video / f"{frame.stem}.jpg"))
-            if image is None:
-                continue
-            picture = overlay(image[..., ::-1], read_mask(frame))[..., ::-1]
-            target = Path(scratch) / f"{video}_{frame.stem}.jpg"
-            cv2.imwrite(str(target), picture)
-            run.log_artifact(target, "overlays")
+def write_gallery(rows: list[dict], davis: bool) -> list[Pick]:
+    """reports/gallery/<worst-k|best-k>.png: a strip of frames of the worst and best test videos.
+
+    Fixed names, so that `dvc plots diff` puts the same rank side by side across experiments; the
+    video's name and J&F are written in the picture. YouTube-VOS sources get an empty folder (the
+    stage's output must exist) until the gallery knows their layout.
+    """
+    picks = pick_sequences(rows) if davis else []
+    with atomic_dir(paths.GALLERY) as out:
+        for pick in picks:
+            picture = strip(VideoFiles.davis(paths.RAW, paths.PREDICTIONS, pick.sequence), pick.title)
+            write_png(out / f"{pick.name}.png", picture)
+    return picks
 
 
 def metrics_stage(config: Config, run: StageRun) -> None:
@@ -102,6 +98,8 @@ def metrics_stage(config: Config, run: StageRun) -> None:
         metrics, rows = youtube_metrics(config, workers)
     else:
         metrics, rows = davis_metrics(config, workers)
+    # the gallery first: a frame it cannot read fails the stage before the scores are replaced
+    write_gallery(rows, dataset_layout(config.data.source) == "davis")
     write_text_atomic(paths.METRICS, json.dumps(metrics, indent=2) + "\n")
     write_text_atomic(paths.PER_SEQUENCE, per_sequence_csv(rows))
     flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
@@ -111,6 +109,5 @@ def metrics_stage(config: Config, run: StageRun) -> None:
     run.log_artifact(paths.METRICS)
     run.log_artifact(paths.PER_SEQUENCE)
     run.log_run_artifacts([paths.METRICS, paths.PER_SEQUENCE])  # the experiment's row shows them too
-    if dataset_layout(config.data.source) == "davis":
-        log_overlays(run, read_list(paths.split_list("test")))
+    run.log_artifact(paths.GALLERY, "gallery", parent=True)
     log.info("metrics: %s", ", ".join(f"{k} {v:.4f}" for k, v in flat.items()))

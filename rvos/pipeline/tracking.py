@@ -167,15 +167,15 @@ class StageRun:
         if parent:
             self.client.log_batch(self.parent_id, metrics=batch)
 
-    def log_artifact(self, path: str | Path, artifact_dir: str | None = None) -> None:
+    def log_artifact(self, path: str | Path, artifact_dir: str | None = None, parent: bool = False) -> None:
+        """A file, or a folder's files, on the stage's run (or with `parent` on the experiment's)."""
         if self.enabled:
-            self._log_file(self.run_id, Path(path), artifact_dir)
+            self._log_file(self.parent_id if parent else self.run_id, Path(path), artifact_dir)
 
     def log_run_artifacts(self, paths: Iterable[str | Path], artifact_dir: str | None = None) -> None:
         """Log files to the parent run (the experiment's row in the runs table)."""
-        if self.enabled:
-            for path in paths:
-                self._log_file(self.parent_id, Path(path), artifact_dir)
+        for path in paths:
+            self.log_artifact(path, artifact_dir, parent=True)
 
     def _log_file(self, run_id: str, path: Path, artifact_dir: str | None) -> None:
         artifact_uri = self.client.get_run(run_id).info.artifact_uri
@@ -188,7 +188,12 @@ class StageRun:
             relative = artifact_uri.removeprefix(_PROXY_SCHEME).lstrip("/")
             root = self.root or project_root()
             repository = LocalArtifactRepository(str(root / ARTIFACTS_DIR / relative))
-            repository.log_artifact(str(path), artifact_dir)
+            if path.is_dir():
+                repository.log_artifacts(str(path), artifact_dir)
+            else:
+                repository.log_artifact(str(path), artifact_dir)
+        elif path.is_dir():
+            self.client.log_artifacts(run_id, str(path), artifact_dir)
         else:
             self.client.log_artifact(run_id, str(path), artifact_dir)
 

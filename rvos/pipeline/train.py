@@ -19,6 +19,7 @@ from rvos.data.dataset import LmdbVideos
 from rvos.data.layout import read_list
 from rvos.device import make_deterministic, resolve_device
 from rvos.distributed import init_distributed, shutdown_distributed
+from rvos.errors import RvosError
 from rvos.model.checkpoint import model_payload, save_torch
 from rvos.pipeline.tracking import StageRun
 from rvos.training.loop import Trainer, TrainingResult, build_trainer, fit
@@ -50,6 +51,7 @@ def train_stage(config: Config, run: StageRun) -> dict:
         device = torch.device("cuda", ddp.local_rank)
     make_deterministic(config.seed, device)
     videos = LmdbVideos(paths.LMDB)
+    check_objects_fit(videos, config)
     splits = [paths.split_list("train"), paths.split_list("valid")]
     trainer = build_trainer(config, videos, read_list(splits[0]), read_list(splits[1]), device, ddp)
 
@@ -84,6 +86,32 @@ def train_stage(config: Config, run: StageRun) -> dict:
     ddp.barrier()
     shutdown_distributed(ddp)
     return summary
+
+
+def check_objects_fit(videos: LmdbVideos, config: Config) -> None:
+    """Refuse, before any training, a video of the train, valid or test split with more objects than
+    the model has slots: training would silently treat the extra objects as background, and infer
+    would only find out after the whole training (it segments the test split with these weights).
+    One-shot slot k holds object id k (so the highest id counts); zero-shot slots take the objects in
+    any order (so their number counts)."""
+    slots = config.model.max_objects
+    for split in ("train", "valid", "test"):
+        listed = paths.split_list(split)
+        for name in read_list(listed):
+            info = videos.videos.get(name)
+            if info is None:
+                raise RvosError(f"{paths.LMDB}: video {name} of {listed} is not in the index (re-run index)")
+            ids = info.all_objects
+            if config.mode == "one_shot" and ids and ids[-1] > slots:
+                raise RvosError(
+                    f"{paths.LMDB}: video {name} ({split} split) has object id {ids[-1]} but the model has "
+                    f"{slots} slots (one per id): set model.max_objects >= {ids[-1]}"
+                )
+            if config.mode == "zero_shot" and len(ids) > slots:
+                raise RvosError(
+                    f"{paths.LMDB}: video {name} ({split} split) has {len(ids)} objects (ids {ids}) but the "
+                    f"model has {slots} slots: set model.max_objects >= {len(ids)}"
+                )
 
 
 def write_outputs(trainer: Trainer, result: TrainingResult, run: StageRun) -> dict:
