@@ -132,7 +132,7 @@ def test_pipeline_experiments_tracking_and_remote(repo, tmp_path):
     ):
         assert (repo / output).exists(), output
     one_shot = metrics_of(repo)
-    assert 0.0 <= one_shot["J&F"] <= 1.0 and "copy_first_frame" in one_shot["baselines"]
+    assert 0.0 <= one_shot["J_and_F"] <= 1.0 and "copy_first_frame" in one_shot["baselines"]
     assert "Data and pipelines are up to date" in sh(repo, "dvc", "repro")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "pipeline results")
@@ -140,7 +140,7 @@ def test_pipeline_experiments_tracking_and_remote(repo, tmp_path):
     # 2. an experiment in the workspace: only train and later stages run again
     out = sh(repo, "dvc", "exp", "run", "-n", "zs", "-S", "mode=zero_shot")
     assert "Stage 'index' didn't change" in out or "'index' is cached" in out
-    assert metrics_of(repo)["J&F"] >= 0.0
+    assert metrics_of(repo)["J_and_F"] >= 0.0
     diff = sh(repo, "dvc", "metrics", "diff", "main", "--json")
     assert "reports/metrics.json" in json.loads(diff)
     sh(repo, "git", "checkout", "--", ".")
@@ -163,9 +163,11 @@ def test_pipeline_experiments_tracking_and_remote(repo, tmp_path):
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("rvos")
     runs = client.search_runs([experiment.experiment_id], max_results=500)
-    parents = {r.info.run_name: r for r in runs if r.data.tags.get("dvc.role") == "parent"}
+    parents = {r.data.tags["dvc.run_key"]: r for r in runs if r.data.tags.get("dvc.role") == "parent"}
     assert {"zs", "q-lr", "q-seed"} <= set(parents)
     assert any(name.startswith("repro-") for name in parents)
+    assert parents["zs"].info.run_name == "zero_shot · zs" and parents["zs"].data.tags["dvc.exp_name"] == "zs"
+    assert parents["q-lr"].info.run_name == "one_shot · q-lr"
     for name, parent in parents.items():
         assert parent.info.status == "FINISHED", name
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
@@ -179,7 +181,18 @@ def test_pipeline_experiments_tracking_and_remote(repo, tmp_path):
     assert "J_and_F" in parents["zs"].data.metrics
     assert parents["zs"].data.tags["mode"] == "zero_shot"
     assert parents["q-lr"].data.params["train.lr"] == "0.002"
-    assert all(r.info.artifact_uri.startswith((repo / "mlartifacts").as_uri()) for r in runs)
+    # artifacts: proxied URIs resolved against <root>/mlartifacts, so the store can move
+    assert all(r.info.artifact_uri.startswith("mlflow-artifacts:/rvos/") for r in runs)
+    zs_artifacts = parents["zs"].info.artifact_uri.removeprefix("mlflow-artifacts:/")
+    assert (repo / "mlartifacts" / zs_artifacts / "metrics.json").is_file()
+
+    # the README's compact `dvc exp show` keeps J&F of both modes in 100 columns
+    from tests.test_dvc_presentation import COMPACT
+
+    table = sh(repo, "env", "COLUMNS=100", "dvc", "exp", "show", "--no-pager", *COMPACT)
+    assert "J_and_F" in table and all(len(line) <= 100 for line in table.splitlines()), table
+    zs_row = next(line for line in table.splitlines() if "[zs]" in line).split()
+    assert zs_row[3].replace(".", "", 1).isdigit() and "zero_shot" in zs_row, table
 
     # 5. push to a local remote; a fresh clone pulls everything and has nothing to re-run
     remote = tmp_path / "remote"

@@ -2,7 +2,7 @@
 
 The workers are separate processes in separate temporary copies of the repository, writing the
 same MLflow sqlite store at the parent's root: what must hold is that every experiment succeeds,
-`dvc exp show` lists each with its J&F, and every MLflow run is complete.
+`dvc exp show` lists each with its J_and_F, and every MLflow run is complete.
 """
 
 import json
@@ -85,7 +85,7 @@ def test_four_queued_experiments_with_two_workers(tmp_path):
         params = data["params"]["params.yaml"]["data"]
         assert (params["mode"], params["seed"]) == (mode, seed), name
         metrics = data["metrics"]["reports/metrics.json"]["data"]
-        assert 0.0 <= metrics["J&F"] <= 1.0, (name, metrics)
+        assert 0.0 <= metrics["J_and_F"] <= 1.0, (name, metrics)
 
     from mlflow import MlflowClient
 
@@ -102,7 +102,7 @@ def test_four_queued_experiments_with_two_workers(tmp_path):
         assert parent.data.tags["mode"] == mode and parent.data.params["seed"] == str(seed), name
         assert {"J_and_F", "J", "F"} <= set(parent.data.metrics), (name, parent.data.metrics)
         # The headline number on the parent is the one DVC shows for the experiment.
-        shown_jf = shown[name]["data"]["metrics"]["reports/metrics.json"]["data"]["J&F"]
+        shown_jf = shown[name]["data"]["metrics"]["reports/metrics.json"]["data"]["J_and_F"]
         assert parent.data.metrics["J_and_F"] == pytest.approx(shown_jf), name
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
         stages = [r.data.tags["dvc.stage"] for r in children]

@@ -166,13 +166,21 @@ def test_training_is_tracked_in_mlflow(tmp_path, monkeypatch):
     monkeypatch.setenv("RVOS_TRACKING", "1")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("DVC_EXP_NAME", "tiny-exp")
+    baseline = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", baseline)  # what `dvc exp run` sets
     execute_stage("train", train_stage, str(tmp_path / "params.yaml"))
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("rvos")
     runs = client.search_runs([experiment.experiment_id])
     parent = next(r for r in runs if r.data.tags.get("dvc.role") == "parent")
     child = next(r for r in runs if r.data.tags.get("dvc.stage") == "train")
-    assert parent.info.run_name == "tiny-exp" and parent.data.tags["mode"] == "one_shot"
+    # the names say what a run is; every run carries the tags to filter and group by
+    assert parent.info.run_name == "one_shot · tiny-exp" and child.info.run_name == "train · one_shot"
+    for run in (parent, child):
+        tags = run.data.tags
+        assert (tags["mode"], tags["seed"], tags["dvc.exp_name"]) == ("one_shot", "3", "tiny-exp")
+        assert tags["git_commit"] == tags["mlflow.source.git.commit"] == baseline
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert parent.data.params["train.epochs"] == "2" and parent.data.params["model.hidden_size"] == "16"
     assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert child.info.status == "FINISHED"

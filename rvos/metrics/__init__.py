@@ -7,3 +7,7 @@
 - `rvos.metrics.report`: headline numbers, per-sequence rows and the trivial baselines of the
   `metrics` stage.
 """
+
+# The headline metric's name in reports/metrics.json, `dvc exp show` and MLflow alike: MLflow metric
+# keys may not contain "&" (alphanumerics, _ - . / : and spaces only), so J&F is spelled out.
+JF = "J_and_F"

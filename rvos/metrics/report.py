@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from rvos.masks import read_mask, write_mask
+from rvos.metrics import JF
 from rvos.metrics.evaluate import evaluate_davis
 
 BASELINES = ("copy_first_frame", "whole_frame")
@@ -24,9 +25,9 @@ def task_for(mode: str) -> str:
 
 
 def headline(global_values: dict) -> dict:
-    """The official global columns under the short names shown by `dvc exp show`."""
+    """The official global columns under the short names shown by `dvc exp show` and MLflow."""
     return {
-        "J&F": global_values["J&F-Mean"],
+        JF: global_values["J&F-Mean"],
         "J": global_values["J-Mean"],
         "F": global_values["F-Mean"],
         "J-Recall": global_values["J-Recall"],
@@ -99,6 +100,6 @@ def score_baselines(
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         scores[kind] = {
-            k: baseline["global"][c] for k, c in (("J&F", "J&F-Mean"), ("J", "J-Mean"), ("F", "F-Mean"))
+            k: baseline["global"][c] for k, c in ((JF, "J&F-Mean"), ("J", "J-Mean"), ("F", "F-Mean"))
         }
     return scores

@@ -2,7 +2,7 @@
 
 - one_shot -> DAVIS-2017 semi-supervised protocol; zero_shot -> unsupervised protocol; the trivial
   baselines of `rvos.metrics.report` are scored next to the model.
-- `reports/metrics.json` (J&F, J, F with recall and decay, plus the baselines) is what
+- `reports/metrics.json` (J&F as `J_and_F`, J, F with recall and decay, plus the baselines) is what
   `dvc metrics diff` and `dvc exp show` display; `reports/evaluation/` has the official CSVs.
 - YouTube-VOS sources get the local proxy (J/F seen/unseen, Overall) on the train-val split.
 - `reports/gallery/`: frame | prediction | ground truth of the worst and best test videos, as PNGs that
@@ -20,6 +20,7 @@ from rvos.errors import RvosError
 from rvos.gallery import Pick, VideoFiles, pick_sequences, strip, write_png
 from rvos.metrics.evaluate import evaluate_davis
 from rvos.metrics.report import (
+    JF,
     bootstrap_std,
     headline,
     per_sequence_csv,
@@ -47,7 +48,7 @@ def davis_metrics(config: Config, workers: int) -> tuple[dict, list[dict]]:
         baselines = score_baselines(paths.RAW, test, task, DAVIS_TEST_SET, out, workers)
     metrics = {
         **headline(report["global"]),
-        "J&F-bootstrap-std": bootstrap_std(report["per_object"]),
+        f"{JF}-bootstrap-std": bootstrap_std(report["per_object"]),
         "test_sequences": len(test),
         "baselines": baselines,
     }
@@ -107,5 +108,6 @@ def metrics_stage(config: Config, run: StageRun) -> None:
     run.log_metrics(flat, parent=True)
     run.log_artifact(paths.METRICS)
     run.log_artifact(paths.PER_SEQUENCE)
+    run.log_run_artifacts([paths.METRICS, paths.PER_SEQUENCE])  # the experiment's row shows them too
     run.log_artifact(paths.GALLERY, "gallery", parent=True)
     log.info("metrics: %s", ", ".join(f"{k} {v:.4f}" for k, v in flat.items()))

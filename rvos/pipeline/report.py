@@ -28,6 +28,7 @@ from rvos.html_report import (
     read_csv,
     render,
 )
+from rvos.metrics import JF
 from rvos.pipeline.tracking import StageRun, _git_commit  # the commit MLflow's parent run is tagged with
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def per_sequence() -> list[dict]:
 
 def scores_of(metrics: dict) -> tuple[list[tuple[str, dict[str, float]]], list[str]]:
     """Rows of the scores table (the model, then each baseline) and notes for the other numbers."""
-    shown = ("J&F", "J", "F")
+    shown = (JF, "J", "F")
     model = {key: metrics[key] for key in shown if isinstance(metrics.get(key), int | float)}
     if not model:  # YouTube-VOS: the proxy's Overall, J/F seen/unseen
         model = {key: value for key, value in metrics.items() if isinstance(value, int | float)}

@@ -137,6 +137,7 @@ def write_outputs(trainer: Trainer, result: TrainingResult, run: StageRun) -> di
     write_text_atomic(paths.TRAIN_SUMMARY, json.dumps(summary, indent=2) + "\n")
     run.log_metrics(summary)
     run.log_artifact(paths.CURVES)
+    run.log_run_artifacts([paths.CURVES, paths.TRAIN_SUMMARY], "train")
     log.info(
         "best epoch %d (video J&F %.4f) -> %s", result.best_epoch, result.best_val_jf, paths.BEST_CHECKPOINT
     )
