@@ -2,8 +2,9 @@
 
 Through the real dvc.yaml on tiny params in a temporary git repository (like tests/test_e2e.py): a
 good `dvc repro`, then a stage that fails (a param that breaks `train` at run time, a bug in the
-metrics code), whose outputs DVC deletes before running it, then the one command. The results of
-the good run are never committed to git, so the `cache: false` reports come back from DVC's cache.
+metrics code), whose outputs DVC deletes before running it, then the one command. The good run's
+results are committed, as this project commits its reports: DVC's run-cache keeps no copy of a plain
+`cache: false` output (the train reports, the evaluation folder), so those come back from git.
 """
 
 import os
@@ -89,7 +90,9 @@ def repo(tmp_path_factory) -> Path:
         ["git", "commit", "-qm", "tiny pipeline"],
     ):
         run(repo, *command)
-    run(repo, "dvc", "repro")  # the good run; its results stay uncommitted
+    run(repo, "dvc", "repro")  # the good run
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "good results")
     return repo
 
 
@@ -110,10 +113,7 @@ def test_failed_stages_are_restored_by_one_command(repo):
     assert results(repo) == good
     back_to_good_params(repo, params, good)
 
-    # 2. a bug in the metrics code: its metrics, plot and evaluation folder (all cache: false). The
-    #    run-cache keeps no copy of a cache: false folder, so this needs the results committed.
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "good results")
+    # 2. a bug in the metrics code: its metrics, plot and evaluation folder (all cache: false)
     metrics_code = repo / "rvos" / "pipeline" / "metrics.py"
     code = metrics_code.read_text()
     metrics_code.write_text(code + "\nraise RuntimeError('a bug')\n")
