@@ -4,10 +4,11 @@ Before a stage's command runs, `dvc repro` (and a workspace `dvc exp run`) delet
 outputs, so a run that fails half-way leaves neither the old results nor new ones. dvc.lock is only
 rewritten for stages that succeed, so it still names the last good outputs, and their contents are
 in the DVC cache: `dvc checkout` brings back the cached outputs, but it skips the `cache: false`
-ones (the metrics, plots and reports kept in git). DVC's run-cache has stored those in the cache
-too (files, not folders), by the hash dvc.lock records, so they are copied back from it here
-(plain git-tracked files, never links into the cache), each written atomically. A `cache: false`
-folder (reports/evaluation) has no such copy: it comes back from git's HEAD when committed.
+ones (the metrics, plots and reports kept in git). DVC's run-cache keeps a copy of a stage's
+`metrics:` / `plots:` files (not of plain `cache: false` outs, nor of folders), by the hash dvc.lock
+records, so those are copied back from it here (plain git-tracked files, never links into the
+cache), each written atomically. Every other `cache: false` output comes back from git's HEAD when
+committed, which is why a good run's reports/ should be committed.
 """
 
 import logging
@@ -55,7 +56,7 @@ def _uncached(repo) -> list[str]:  # noqa: ANN001 - a dvc.repo.Repo
             if cache.exists(out.hash_info.value):
                 obj = Tree.load(cache, out.hash_info) if out.hash_info.isdir else out.hash_info
             if obj is None:
-                # DVC's run-cache keeps no copy of an uncached folder: the committed one, if any
+                # no run-cache copy (a plain `cache: false` out or a folder): the committed one, if any
                 (written if _from_git(repo.root_dir, out.def_path) else missing).append(out.def_path)
                 if out.def_path in written and out.changed():
                     log.warning("%s: git's HEAD copy differs from what dvc.lock records", out.def_path)
