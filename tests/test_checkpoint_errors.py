@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from rvos.cli import main
-from rvos.model.checkpoint import model_payload, save_torch
+from rvos.model.checkpoint import model_payload
 from rvos.model.rvos import RVOS, ModelSpec
+from rvos.model.torch_files import save_torch
 from tests.test_demo import write_video
 
 

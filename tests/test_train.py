@@ -242,6 +242,38 @@ def test_missing_imagenet_weights_say_where_to_put_them(tmp_path, monkeypatch):
         build_model(bad)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "pickled object", "other shapes", "not a dict"])
+def test_bad_imagenet_weights_are_one_line(tmp_path, damage):
+    import argparse
+
+    import torchvision
+
+    from rvos.errors import RvosError
+    from rvos.training.loop import build_model
+
+    weights = tmp_path / "resnet18.pth"
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    if damage == "truncated":
+        torch.save(state, weights)
+        weights.write_bytes(weights.read_bytes()[:5000])
+    elif damage == "pickled object":
+        torch.save({**state, "args": argparse.Namespace(lr=1)}, weights)
+    elif damage == "other shapes":  # the keys of resnet18, one tensor of another network's shape
+        torch.save({**state, "conv1.weight": torch.zeros(32, 3, 7, 7)}, weights)
+    else:
+        torch.save([1, 2, 3], weights)
+    config = config_from_dict(
+        {"model": {"pretrained": "imagenet", "encoder": "resnet18", "weights_path": str(weights)}}
+    )
+    with pytest.raises(RvosError) as caught:
+        build_model(config)
+    message = str(caught.value)
+    assert message.startswith(str(weights)) and "\n" not in message, message
+    assert "weights_only" not in message and "resnet18" in message, message  # no advice to load it unsafely
+    if damage == "other shapes":
+        assert "size mismatch for conv1.weight" in message, message
+
+
 def test_zero_shot_slot_assignment_rules():
     masks = torch.zeros(1, 10, 12, dtype=torch.long)
     masks[0, 6:9, 0:3] = 1  # lowest object

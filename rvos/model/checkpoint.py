@@ -7,66 +7,19 @@ A checkpoint is a plain dict of tensors, numbers and strings, so it loads with
      "mode": "one_shot" | "zero_shot", "model": state_dict, "info": {...free-form numbers/strings}}
 """
 
-import io
-import pickle
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rvos.atomic import write_bytes_atomic
 from rvos.errors import RvosError
 from rvos.model.encoder import TRUNK_CHANNELS
 from rvos.model.rvos import RVOS, ModelSpec
+from rvos.model.torch_files import load_torch, save_torch, state_dict_problem
 
 FORMAT = "rvos-checkpoint"
 VERSION = 1
 MODES = ("one_shot", "zero_shot")
-
-
-def save_torch(path: str | Path, payload: dict) -> None:
-    """`torch.save` to a temporary file renamed into place (never a half-written checkpoint)."""
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
-
-
-def _first_line(err: BaseException) -> str:
-    """The first line of an exception's message, or its type when the message is empty."""
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
-
-
-def _unpickling_problem(err: pickle.UnpicklingError, what: str) -> str:
-    """What torch's weights-only unpickler refused, in our words: its message advises turning
-    weights_only off, which would run code from the file, and a checkpoint never needs that."""
-    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
-    if found:
-        return (
-            f"{what} holds a pickled Python object ({found.group(1)}), not only tensors, numbers and "
-            "strings; refused, because loading it would run code from the file"
-        )
-    detail = re.search(r"WeightsUnpickler error: \s*(\S[^\n]*)", str(err))
-    reason = detail.group(1) if detail else "unreadable"
-    return f"cannot load {what} (not a torch.save file, or damaged: {reason})"
-
-
-def load_torch(path: str | Path, what: str = "checkpoint") -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise RvosError(f"{path}: {what} not found")
-    if path.stat().st_size == 0:
-        raise RvosError(f"{path}: {what} is an empty file (0 bytes)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise RvosError(f"{path}: {_unpickling_problem(err, what)}") from None
-    except Exception as err:  # noqa: BLE001 - any other failure to read it means an unusable file
-        raise RvosError(f"{path}: cannot load {what} ({_first_line(err)})") from None
-    if not isinstance(payload, dict):
-        raise RvosError(f"{path}: not a {what} (a {type(payload).__name__}, expected a dict)")
-    return payload
 
 
 def state_dict_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -132,7 +85,9 @@ def model_from_payload(payload: dict, name: str) -> RVOS:
         model = RVOS(spec)
         model.load_state_dict(payload["model"])
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise RvosError(f"{name}: checkpoint does not match its architecture ({_first_line(err)})") from None
+        raise RvosError(
+            f"{name}: checkpoint does not match its architecture ({state_dict_problem(err)})"
+        ) from None
     return model
 
 

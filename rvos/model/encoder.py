@@ -13,6 +13,7 @@ import torchvision
 from torch import nn
 
 from rvos.errors import RvosError
+from rvos.model.torch_files import load_torch, state_dict_problem
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +99,12 @@ def load_imagenet_weights(trunk: ResNetTrunk, name: str, weights_path: str = "")
             f"to {Path(torch.hub.get_dir()) / 'checkpoints'}/ or set model.weights_path, "
             "or use model.pretrained: none"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise RvosError(f"{path}: cannot load ImageNet weights ({err})") from None
+    state = load_torch(path, f"ImageNet weights for {name}")
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    missing, unexpected = trunk.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = trunk.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shapes of another network: torch lists every tensor, we say one line
+        raise RvosError(f"{path}: not {name} weights ({state_dict_problem(err)})") from None
     if missing or unexpected:
         raise RvosError(f"{path}: not {name} weights (missing {missing[:3]}, unexpected {unexpected[:3]})")
     log.info("loaded ImageNet weights for %s from %s", name, path)

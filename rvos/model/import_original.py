@@ -14,8 +14,9 @@ import re
 from pathlib import Path
 
 from rvos.errors import RvosError
-from rvos.model.checkpoint import load_torch, save_model
+from rvos.model.checkpoint import save_model
 from rvos.model.rvos import RVOS, ModelSpec
+from rvos.model.torch_files import load_torch
 
 log = logging.getLogger(__name__)
 

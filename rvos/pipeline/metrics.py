@@ -18,9 +18,9 @@ from rvos.config import Config
 from rvos.data.layout import dataset_layout, read_list
 from rvos.errors import RvosError
 from rvos.gallery import Pick, VideoFiles, pick_sequences, strip, write_png
+from rvos.metrics import JF
 from rvos.metrics.evaluate import evaluate_davis
 from rvos.metrics.report import (
-    JF,
     bootstrap_std,
     headline,
     per_sequence_csv,

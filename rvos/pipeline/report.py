@@ -29,7 +29,7 @@ from rvos.html_report import (
     render,
 )
 from rvos.metrics import JF
-from rvos.pipeline.tracking import StageRun, _git_commit  # the commit MLflow's parent run is tagged with
+from rvos.pipeline.tracking import StageRun, git_commit  # the commit MLflow's parent run is tagged with
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def report_stage(config: Config, run: StageRun) -> None:
         facts={
             "mode": config.mode,
             "data source": config.data.source,
-            "commit": _git_commit(paths.project_root()),
+            "commit": git_commit(paths.project_root()),
             "test sequences": str(len(rows)),
         },
         changed=changed_params(config),

@@ -57,7 +57,7 @@ def tracking_uri(root: Path) -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
-def _git_commit(root: Path) -> str:
+def git_commit(root: Path) -> str:
     # Under `dvc exp run` the code is the experiment's baseline commit (plus the workspace's
     # changes): the parent repository's HEAD may have moved on while a queued experiment waited.
     baseline = os.environ.get("DVC_EXP_BASELINE_REV")
@@ -217,7 +217,7 @@ def stage_run(stage: str, config: Config, params_file: str | Path = "params.yaml
 
     root = project_root()
     uri = tracking_uri(root)
-    commit = _git_commit(root)
+    commit = git_commit(root)
     key = run_key(Path(params_file), commit)
     # One lock for database creation, experiment creation and parent creation: concurrent queue
     # workers would otherwise race on the Alembic migration or create two parents. The client is

@@ -20,7 +20,8 @@ from rvos.data.layout import read_list
 from rvos.device import make_deterministic, resolve_device
 from rvos.distributed import init_distributed, shutdown_distributed
 from rvos.errors import RvosError
-from rvos.model.checkpoint import model_payload, save_torch
+from rvos.model.checkpoint import model_payload
+from rvos.model.torch_files import save_torch
 from rvos.pipeline.tracking import StageRun
 from rvos.training.loop import Trainer, TrainingResult, build_trainer, fit
 from rvos.training.resume import ResumeState, resume_key

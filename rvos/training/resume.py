@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from rvos.config import Config, config_to_dict
-from rvos.model.checkpoint import load_torch, save_torch
+from rvos.model.torch_files import load_torch, save_torch
 
 log = logging.getLogger(__name__)
 
