@@ -1,10 +1,11 @@
 """Pictures of a test run: which videos to show, and frame | prediction | ground truth side by side.
 
 The `metrics` stage writes one strip per video for the worst and the best test videos by J&F
-(`reports/gallery/`, DVC image plots) and the report animates the same videos. The overlays are the
-ones `rvos demo` draws (`rvos.masks.overlay`: palette colours with outlines). Everything here is
-deterministic: the same frames and masks give the same pixels, and OpenCV's PNG encoder the same
-bytes.
+(`reports/gallery/`, DVC image plots) and the report animates the same videos; both layouts: DAVIS
+(480p frames, every frame annotated) and YouTube-VOS (`train/`, annotated every 5th frame). The
+overlays are the ones `rvos demo` draws (`rvos.masks.overlay`: palette colours with outlines).
+Everything here is deterministic: the same frames and masks give the same pixels, and OpenCV's PNG
+encoder the same bytes.
 """
 
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rvos.data.videos import video_dirs
 from rvos.errors import RvosError
 from rvos.masks import VOID_ID, overlay, read_mask
 
@@ -53,6 +55,7 @@ class VideoFiles:
     frames: Path
     predictions: Path
     annotations: Path
+    annotated_only: bool = False  # show only frames with a ground truth (sparse YouTube-VOS annotations)
 
     @classmethod
     def davis(cls, root: Path, predictions: Path, video: str) -> "VideoFiles":
@@ -61,11 +64,26 @@ class VideoFiles:
             root / "JPEGImages" / "480p" / video, predictions / video, root / "Annotations" / "480p" / video
         )
 
+    @classmethod
+    def of(cls, layout: str, root: Path, predictions: Path, video: str) -> "VideoFiles":
+        """A test video of `root` (data/raw) in the 'davis' or 'youtube' layout (rvos.data.layout).
+
+        YouTube-VOS test videos are the train-val part of `train/`, annotated every 5th frame: a strip
+        of frames without ground truth would show nothing to compare, so only annotated ones are shown.
+        """
+        if layout != "youtube":
+            return cls.davis(root, predictions, video)
+        frames, annotations = video_dirs(root, layout, video)
+        return cls(frames, predictions / video, annotations, annotated_only=True)
+
     def names(self) -> list[str]:
-        """The frame names (stems) that have a prediction, in order."""
+        """The frame names (stems) that have a prediction (and a ground truth if `annotated_only`)."""
         names = sorted(p.stem for p in self.predictions.glob("*.png"))
+        if self.annotated_only:
+            names = [name for name in names if (self.annotations / f"{name}.png").is_file()]
         if not names:
-            raise RvosError(f"{self.predictions}: no predicted masks")
+            what = "no predicted masks" + (" on an annotated frame" if self.annotated_only else "")
+            raise RvosError(f"{self.predictions}: {what}")
         return names
 
     def triple(self, name: str, width: int = TILE_WIDTH) -> list[np.ndarray]:

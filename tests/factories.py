@@ -1,5 +1,6 @@
-"""Tiny datasets in the DAVIS-2017 layout, built by tests (moving rectangles over noise)."""
+"""Tiny datasets in the DAVIS-2017 and YouTube-VOS layouts, built by tests (moving rectangles over noise)."""
 
+import json
 from pathlib import Path
 
 import cv2
@@ -51,6 +52,55 @@ def make_davis(
     image_sets.mkdir(parents=True)
     for split, names in sets.items():
         (image_sets / f"{split}.txt").write_text("".join(f"{n}\n" for n in names))
+    return root
+
+
+# A YouTube-VOS object: (category, indices of the annotated frames it is visible on)
+YoutubeObject = tuple[str, list[int]]
+
+
+def write_youtube_video(
+    subset: Path, name: str, objects: dict[int, YoutubeObject], frames: int, size: tuple[int, int], seed: int
+) -> dict:
+    """One video of a YouTube-VOS subset folder (`<root>/train`): JPEGs and id masks named like the
+    release's every-5th-frame annotations (00000, 00005, ...), object k drawn only on its frames.
+    Returns the video's meta.json entry (each object's category and the frame names it is on)."""
+    rng = np.random.default_rng(seed)
+    height, width = size
+    (subset / "JPEGImages" / name).mkdir(parents=True)
+    (subset / "Annotations" / name).mkdir(parents=True)
+    stems = [f"{5 * t:05d}" for t in range(frames)]
+    box = (max(4, width // 5), max(4, height // 5))
+    start = {k: rng.uniform([0, 0], [width * 0.6, height * 0.6]) for k in objects}
+    velocity = {k: rng.uniform(-2, 2, size=2) for k in objects}
+    colours = {k: rng.integers(60, 255, size=3).tolist() for k in objects}
+    for t, stem in enumerate(stems):
+        image = rng.integers(0, 50, size=(height, width, 3), dtype=np.uint8)
+        mask = np.zeros((height, width), np.uint8)
+        for k, (_, visible) in objects.items():
+            if t in visible:
+                x, y = (start[k] + velocity[k] * t).astype(int)
+                cv2.rectangle(image, (x, y), (x + box[0], y + box[1]), colours[k], -1)
+                cv2.rectangle(mask, (x, y), (x + box[0], y + box[1]), k, -1)
+        cv2.imwrite(str(subset / "JPEGImages" / name / f"{stem}.jpg"), image)
+        (subset / "Annotations" / name / f"{stem}.png").write_bytes(encode_mask(mask))
+    return {
+        "objects": {
+            str(k): {"category": category, "frames": [stems[t] for t in visible]}
+            for k, (category, visible) in objects.items()
+        }
+    }
+
+
+def make_youtube_vos(
+    root: Path, videos: dict[str, dict[int, YoutubeObject]], frames: int = 5, size: tuple[int, int] = (48, 80)
+) -> Path:
+    """A YouTube-VOS folder: `videos` in train/ (with meta.json) and one video in valid/; returns `root`."""
+    for subset, entries in (("train", videos), ("valid", {"valid-0": {1: ("cat", list(range(frames)))}})):
+        meta = {"videos": {}}
+        for seed, (name, objects) in enumerate(entries.items()):
+            meta["videos"][name] = write_youtube_video(root / subset, name, objects, frames, size, seed)
+        (root / subset / "meta.json").write_text(json.dumps(meta, indent=1))
     return root
 
 

@@ -12,7 +12,9 @@ training videos and unseen ones; Overall = mean of the four) and fills the gaps 
   frames where the object has left the ground truth still count (an empty prediction scores 1);
 - per object, J and F are means over those frames (DAVIS per-frame J and F, void not used, F tolerance
   ceil(0.008 * image diagonal)); objects with no frame to score are left out;
-- J_seen, J_unseen, F_seen, F_unseen are means over objects; Overall is the mean of those defined.
+- J_seen, J_unseen, F_seen, F_unseen are means over objects; Overall is the mean of those defined;
+- per video (`per_video_rows`: reports/per_sequence.csv, the gallery's ranking), J and F are means
+  over its scored objects; a video without one has no row.
 
 Values are fractions in [0, 1], like the DAVIS reports (leaderboards print percentages).
 """
@@ -161,3 +163,20 @@ def evaluate_youtube(
         report["num_objects"]["unseen"],
     )
     return report
+
+
+def per_video_rows(per_object: dict[str, dict[str, Any]]) -> list[dict]:
+    """Rows like `rvos.metrics.report.per_sequence_rows`, one per video, from the proxy's per-object
+    values (labels '<video>/<id>'): mean J and F over the video's scored objects, in name order.
+    Objects without a score (J/F None: no annotated frame after their first appearance) are left out,
+    and so is a video with none scored: there is nothing to rank it by."""
+    videos: dict[str, list[dict]] = {}
+    for label, values in per_object.items():
+        if values.get("J") is not None and values.get("F") is not None:
+            videos.setdefault(label.rsplit("/", 1)[0], []).append(values)
+    rows = []
+    for video, objects in sorted(videos.items()):
+        j = float(np.mean([o["J"] for o in objects]))
+        f = float(np.mean([o["F"] for o in objects]))
+        rows.append({"sequence": video, "J&F": (j + f) / 2, "J": j, "F": f, "objects": len(objects)})
+    return rows

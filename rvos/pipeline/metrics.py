@@ -4,9 +4,11 @@
   baselines of `rvos.metrics.report` are scored next to the model.
 - `reports/metrics.json` (J&F as `J_and_F`, J, F with recall and decay, plus the baselines) is what
   `dvc metrics diff` and `dvc exp show` display; `reports/evaluation/` has the official CSVs.
-- YouTube-VOS sources get the local proxy (J/F seen/unseen, Overall) on the train-val split.
+- YouTube-VOS sources get the local proxy (J/F seen/unseen, Overall) on the train-val split; their
+  per-sequence rows are per video (mean over its scored objects).
 - `reports/gallery/`: frame | prediction | ground truth of the worst and best test videos, as PNGs that
-  `dvc plots show` renders next to the curves (rvos.gallery); also on MLflow's parent run.
+  `dvc plots show` renders next to the curves (rvos.gallery), for both layouts; also on MLflow's
+  parent run.
 """
 
 import json
@@ -28,7 +30,7 @@ from rvos.metrics.report import (
     score_baselines,
     task_for,
 )
-from rvos.metrics.youtube import evaluate_youtube
+from rvos.metrics.youtube import evaluate_youtube, per_video_rows
 from rvos.pipeline.tracking import StageRun
 
 log = logging.getLogger(__name__)
@@ -69,37 +71,34 @@ def youtube_metrics(config: Config, workers: int) -> tuple[dict, list[dict]]:
         (out / "youtube-proxy.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
     keys = ("Overall", "J_seen", "J_unseen", "F_seen", "F_unseen")
     metrics = {key: report[key] for key in keys if report.get(key) is not None}
-    rows = []
-    for label, values in report["per_object"].items():
-        j, f = values["J"], values["F"]
-        rows.append({"sequence": label, "J&F": (j + f) / 2, "J": j, "F": f, "objects": 1})
-    return metrics, rows
+    return metrics, per_video_rows(report["per_object"])
 
 
-def write_gallery(rows: list[dict], davis: bool) -> list[Pick]:
+def write_gallery(rows: list[dict], layout: str) -> list[Pick]:
     """reports/gallery/<worst-k|best-k>.png: a strip of frames of the worst and best test videos.
 
     Fixed names, so that `dvc plots diff` puts the same rank side by side across experiments; the
-    video's name and J&F are written in the picture. YouTube-VOS sources get an empty folder (the
-    stage's output must exist) until the gallery knows their layout.
+    video's name and J&F are written in the picture. `layout`: 'davis' or 'youtube' (data/raw).
     """
-    picks = pick_sequences(rows) if davis else []
+    picks = pick_sequences(rows)
     with atomic_dir(paths.GALLERY) as out:
         for pick in picks:
-            picture = strip(VideoFiles.davis(paths.RAW, paths.PREDICTIONS, pick.sequence), pick.title)
+            picture = strip(VideoFiles.of(layout, paths.RAW, paths.PREDICTIONS, pick.sequence), pick.title)
             write_png(out / f"{pick.name}.png", picture)
+    log.info("gallery: %s", ", ".join(f"{p.name} {p.sequence}" for p in picks) or "no scored test video")
     return picks
 
 
 def metrics_stage(config: Config, run: StageRun) -> None:
     """Score outputs/predictions; write reports/metrics.json, per_sequence.csv and evaluation/."""
     workers = config.metrics.workers
-    if dataset_layout(config.data.source) == "youtube":
+    layout = dataset_layout(config.data.source)
+    if layout == "youtube":
         metrics, rows = youtube_metrics(config, workers)
     else:
         metrics, rows = davis_metrics(config, workers)
     # the gallery first: a frame it cannot read fails the stage before the scores are replaced
-    write_gallery(rows, dataset_layout(config.data.source) == "davis")
+    write_gallery(rows, layout)
     write_text_atomic(paths.METRICS, json.dumps(metrics, indent=2) + "\n")
     write_text_atomic(paths.PER_SEQUENCE, per_sequence_csv(rows))
     flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)}

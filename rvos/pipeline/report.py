@@ -98,7 +98,8 @@ def report_stage(config: Config, run: StageRun) -> None:
         charts.append(
             Picture("J&F per test sequence (reports/per_sequence.csv)", data_uri(bars_png(rows), "image/png"))
         )
-    picks = pick_sequences(rows) if dataset_layout(config.data.source) == "davis" else []
+    layout = dataset_layout(config.data.source)
+    picks = pick_sequences(rows)
     gallery = [
         Picture(pick.title, data_uri((paths.GALLERY / f"{pick.name}.png").read_bytes(), "image/png"))
         for pick in picks
@@ -106,7 +107,7 @@ def report_stage(config: Config, run: StageRun) -> None:
     ]
     animations = []
     for pick in picks:
-        frames = animation_frames(VideoFiles.davis(paths.RAW, paths.PREDICTIONS, pick.sequence))
+        frames = animation_frames(VideoFiles.of(layout, paths.RAW, paths.PREDICTIONS, pick.sequence))
         animations.append(Picture(pick.title, data_uri(animated_webp(frames), "image/webp")))
     report = Report(
         title=f"RVOS run report ({config.mode})",

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from rvos.config import Config, TrainConfig
 from rvos.data.dataset import ClipDataset, LmdbVideos
+from rvos.data.layout import dataset_layout
 from rvos.device import autocast_for
 from rvos.distributed import Distributed, check_replicas_agree
 from rvos.model.checkpoint import state_dict_copy
@@ -330,8 +331,9 @@ def fit(
             )
             video = {"J&F": math.nan, "J": math.nan, "F": math.nan}
             if video_validation_due(epoch, config.train):
+                layout = dataset_layout(config.data.source)
                 video = video_validation.validate_videos(
-                    model, trainer.videos, trainer.valid_names, config.mode, config.infer
+                    model, trainer.videos, trainer.valid_names, config.mode, config.infer, layout
                 )
             entry = {
                 "epoch": epoch + 1,
