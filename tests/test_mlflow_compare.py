@@ -1,6 +1,7 @@
-"""`python -m tests.browser mlflow-compare` on stores it cannot picture: one line, status 2, no file.
+"""`python -m tests.browser mlflow-compare` on stores it cannot picture (one line, status 2, no
+file), and on a store of one mode (its newest two parent runs).
 
-The picture itself is taken from tiny pipeline runs in tests/test_mlflow_server.py (training once).
+The README's picture is taken from tiny pipeline runs in tests/test_mlflow_server.py (training once).
 """
 
 import os
@@ -13,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def compare(tmp_path: Path, store: Path) -> subprocess.CompletedProcess:
+def compare(tmp_path: Path, store: Path, picture: bool = False) -> subprocess.CompletedProcess:
+    """The command; a picture is written if and only if `picture` is expected."""
     out = tmp_path / "picture.png"
     result = subprocess.run(
         [sys.executable, "-m", "tests.browser", "mlflow-compare", "--store", str(store), "--out", str(out)],
@@ -23,7 +25,9 @@ def compare(tmp_path: Path, store: Path) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
     )
-    assert not out.exists()
+    assert out.is_file() == picture, result.stderr
+    if picture:
+        out.unlink()
     return result
 
 
@@ -47,15 +51,29 @@ def test_a_file_that_is_no_database_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)  # an MLflow store created and served once: a minute on a loaded 2-core CPU
-def test_a_store_with_one_parent_run_is_one_line(tmp_path):
+@pytest.mark.timeout(900)  # an MLflow store created, served twice, one page: minutes on a loaded 2-core CPU
+def test_one_parent_run_is_one_line_and_one_mode_compares_its_newest_two(tmp_path):
     from mlflow import MlflowClient
 
     store = tmp_path / "mlflow.db"
     client = MlflowClient(f"sqlite:///{store}")
     experiment = client.create_experiment("rvos", artifact_location="mlflow-artifacts:/rvos")
-    parent = client.create_run(experiment, tags={"mode": "one_shot"}, run_name="one_shot · repro-abc1234")
+
+    def parent(name: str, start: int, jf: float) -> str:
+        run = client.create_run(experiment, start_time=start, tags={"mode": "one_shot"}, run_name=name)
+        for key, value in {"J_and_F": jf, "J": jf + 0.01, "F": jf - 0.01}.items():
+            client.log_metric(run.info.run_id, key, value)
+        client.set_terminated(run.info.run_id)
+        return run.info.run_id
+
+    first = parent("one_shot · repro-aaaaaaa", 1_000, 0.5)
     # a child of it is no second run to compare
-    client.create_run(experiment, tags={"mode": "one_shot", "mlflow.parentRunId": parent.info.run_id})
+    client.create_run(experiment, start_time=2_000, tags={"mode": "one_shot", "mlflow.parentRunId": first})
     line = one_error_line(compare(tmp_path, store))
     assert f"{store}: 1 parent run(s) in MLflow experiment 'rvos', the compare view needs two" in line
+
+    parent("one_shot · repro-bbbbbbb", 3_000, 0.6)
+    parent("one_shot · repro-ccccccc", 4_000, 0.7)
+    result = compare(tmp_path, store, picture=True)
+    assert result.returncode == 0, result.stderr
+    assert "compare view of one_shot · repro-bbbbbbb, one_shot · repro-ccccccc written to" in result.stderr
