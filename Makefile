@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Stage commands call `python`/`dvc`: make them the venv's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup repro test lint format lock clean plots-template browser
+.PHONY: setup repro test lint format lock clean plots-template browser mlflow-screenshot
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 browser:
 	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# README's picture of MLflow's compare view, from the store at the project root (mlflow.db): the
+# newest parent run of each mode, J_and_F in the plot (tests/mlflow_compare.py).
+mlflow-screenshot: $(STAMP) browser
+	python -m tests.browser mlflow-compare --store mlflow.db --out docs/images/mlflow-compare.png
 
 lint: $(STAMP)
 	ruff check .

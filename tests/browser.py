@@ -78,3 +78,27 @@ def open_page(page_file: Path, profile: Path, name: str) -> Page:
             context.close()
     log.info("screenshot of %s: %s", page_file, seen.screenshot)
     return seen
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m tests.browser mlflow-compare`: the README's picture of MLflow's compare view."""
+    import argparse
+
+    from rvos.errors import exit_on_user_error
+    from rvos.logs import setup_logging
+
+    parser = argparse.ArgumentParser(prog="python -m tests.browser", description=main.__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    compare = commands.add_parser("mlflow-compare", help="screenshot MLflow's compare view of a store")
+    compare.add_argument("--store", type=Path, default=Path("mlflow.db"), help="sqlite store (mlflow.db)")
+    compare.add_argument("--out", type=Path, default=Path("docs/images/mlflow-compare.png"), help="PNG")
+    args = parser.parse_args(argv)
+    setup_logging()
+    from tests.mlflow_compare import screenshot_compare_view
+
+    with exit_on_user_error():
+        screenshot_compare_view(args.store, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -3,63 +3,23 @@
 One-shot is tracked as `dvc repro` tracks it (no `MLFLOW_TRACKING_URI`: the default store at the
 project root), zero-shot as `dvc exp run` would with a team server (`DVC_EXP_NAME`, logging through
 the server). Then the project is moved and served again from its new place: the parent runs still
-have their params, the headline metric under the key of reports/metrics.json, and their artifacts.
+have their params, the headline metric under the key of reports/metrics.json, and their artifacts,
+and MLflow's compare view of them is what the README's picture shows (tests/mlflow_compare.py; the
+screenshot is kept as tests/artifacts/mlflow-compare.png).
 """
 
 import json
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from tests.browser import ARTIFACTS
 from tests.factories import TINY_TRAINING, prepare_project, write_params
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def mlflow_server(project: Path, log: Path) -> Iterator[str]:
-    """`mlflow ui`'s defaults, as a user starts it at the project root: sqlite store, ./mlartifacts."""
-    port = free_port()
-    command = [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with log.open("a") as out:
-        server = subprocess.Popen(command, cwd=project, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            assert server.poll() is None, log.read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.time() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # uvicorn's graceful shutdown can be slow on a loaded CPU
-            server.kill()
-            server.wait()
+from tests.mlflow_compare import compare_view
+from tests.mlflow_server import mlflow_server
 
 
 def run_stages(params: Path) -> None:
@@ -97,7 +57,7 @@ def test_parent_runs_of_both_modes_survive_a_moved_store(tmp_path, monkeypatch):
     run_stages(project / "params.yaml")  # one-shot, the default store
     headline["one_shot"] = json.loads((project / "reports" / "metrics.json").read_text())
     log = tmp_path / "server.log"
-    with mlflow_server(project, log) as url:
+    with mlflow_server(project / "mlflow.db", log) as url:
         write_params(project / "params.yaml", {**values, "mode": "zero_shot"})
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         monkeypatch.setenv("DVC_EXP_NAME", "zs")
@@ -108,7 +68,7 @@ def test_parent_runs_of_both_modes_survive_a_moved_store(tmp_path, monkeypatch):
     moved = tmp_path / "elsewhere" / "project"
     moved.parent.mkdir()
     shutil.move(project, moved)
-    with mlflow_server(moved, log) as url:
+    with mlflow_server(moved / "mlflow.db", log) as url:
         client = MlflowClient(url)
         experiment = client.get_experiment_by_name("rvos")
         assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # runs, not traces
@@ -131,3 +91,14 @@ def test_parent_runs_of_both_modes_survive_a_moved_store(tmp_path, monkeypatch):
         assert {r.info.run_name for r in children} == {
             f"{stage} · {mode}" for stage in ("train", "infer", "metrics") for mode in parents
         }
+
+        # the README's picture (`python -m tests.browser mlflow-compare`), from the moved store
+        page = compare_view(url, ARTIFACTS / "mlflow-compare.png", str(moved / "mlflow.db"))
+    assert page.run_names == [parents["one_shot"].info.run_name, parents["zero_shot"].info.run_name]
+    for name in page.run_names:
+        assert name in page.text, name
+    assert page.default_axes == ["mode", "F"]  # what the README says MLflow plots unless told
+    assert page.plot_axes == ["mode", "J", "F", "J_and_F"]
+    assert "J_and_F" in page.text.split("Metrics\n", 1)[1]  # a row of the metrics table
+    with Image.open(page.screenshot) as picture:
+        assert picture.format == "PNG" and picture.width == 1400 and 900 <= picture.height <= 2400
