@@ -56,3 +56,19 @@ def test_dvc_status_is_timed_in_a_project(tmp_path):
     (line,) = bench_dvc_status(1, tmp_path)
     seconds = float(line.split(": ")[1].split(" s")[0])
     assert 0 < seconds < 60 and "of the 3 s goal" in line
+
+
+def test_bench_train_profile_lists_the_step_operators(tmp_path, capsys):
+    import yaml
+
+    from rvos.cli import main
+
+    params = tmp_path / "params.yaml"
+    tiny = {"index": {"height": 32, "width": 48}, "model": {"hidden_size": 16, "max_objects": 2}}
+    tiny["train"] = {"batch_size": 1, "clip_len": 2, "precision": "fp32"}
+    params.write_text(yaml.safe_dump(tiny))
+    assert main(["bench", "train", "--params", str(params), "--device", "cpu", "--profile"]) in (0, None)
+    out = capsys.readouterr().out
+    assert out.startswith("train step profile: batch 1 clips x 2 frames, one_shot, cpu, train.precision fp32")
+    assert "resnet18 hidden 16 2 slots 32x48" in out.splitlines()[0]
+    assert "aten::convolution_backward" in out and "Self CPU" in out  # the backward pass was profiled

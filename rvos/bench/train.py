@@ -87,3 +87,31 @@ def bench_train(params: Path, steps: int, device_name: str) -> list[str]:
             + ", ".join(f"{r:.2f}" for r in rates)
         )
     return lines
+
+
+def profile_training_step(params: Path, device_name: str, rows: int = 15) -> list[str]:
+    """Where one training step of the params' model spends its time: torch.profiler's operators by
+    self time (after a warm-up step), so that speed work starts from measured shares."""
+    from torch.profiler import ProfilerActivity, profile
+
+    config = load_config(params)
+    device = resolve_device(device_name)
+    spec = ModelSpec.from_config(config.model, config.mode)
+    size = (config.index.height, config.index.width)
+    batch, clip_len = config.train.batch_size, config.train.clip_len
+    torch.manual_seed(0)
+    model = RVOS(spec).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    images = torch.rand(batch, clip_len, 3, *size, device=device)
+    masks = (torch.rand(batch, clip_len, spec.max_objects, *size, device=device) > 0.9).float()
+    _training_step(model, optimizer, images, masks, device, config.train.precision)  # warm-up
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        _training_step(model, optimizer, images, masks, device, config.train.precision)
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    header = (
+        f"train step profile: batch {batch} clips x {clip_len} frames, {config.mode}, {device}, "
+        f"train.precision {config.train.precision}, {spec.encoder} hidden {spec.hidden_size} "
+        f"{spec.max_objects} slots {size[0]}x{size[1]}"
+    )
+    return [header, prof.key_averages().table(sort_by=sort, row_limit=rows)]

@@ -18,6 +18,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--params", default="params.yaml")
     train.add_argument("--steps", type=int, default=5, help="timed steps per preset (median)")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    train.add_argument(
+        "--profile", action="store_true", help="instead: torch.profiler's operator table of one params step"
+    )
     train.set_defaults(handler=run_train)
     metrics = benches.add_parser(
         "metrics", help="our evaluation vs the official code on DAVIS-val-sized data"
@@ -72,8 +75,11 @@ def run_loader(args: argparse.Namespace) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from rvos.bench.train import bench_train
+    from rvos.bench.train import bench_train, profile_training_step
 
+    if args.profile:
+        print("\n".join(profile_training_step(Path(args.params), args.device)))
+        return
     print("\n".join(bench_train(Path(args.params), args.steps, args.device)))
 
 
