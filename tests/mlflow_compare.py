@@ -73,8 +73,8 @@ def compare_view(server: str, out: Path, where: str) -> ComparePage:
     runs = parent_runs_to_compare(client, experiment.experiment_id) if experiment else []
     if len(runs) < 2:
         raise RvosError(
-            f"{where}: {len(runs)} parent run(s) in MLflow experiment '{EXPERIMENT}', the compare view "
-            "needs two (tracked `dvc repro` and `dvc exp run -S mode=zero_shot`, say)"
+            f"{where}: {len(runs)} scored parent run(s) in MLflow experiment '{EXPERIMENT}', the compare "
+            "view needs two (tracked `dvc repro` and `dvc exp run -S mode=zero_shot`, say)"
         )
     page = ComparePage(
         compare_link(server, experiment.experiment_id, [r.info.run_id for r in runs]),

@@ -58,9 +58,11 @@ def mlflow_server(store: Path, log: Path) -> Iterator[str]:
 
 def parent_runs_to_compare(client: Any, experiment_id: str) -> list[Any]:
     """The newest parent run of each mode (oldest mode first), or the newest two parent runs when
-    the store holds one mode only. Parent runs are those without MLflow's parent tag."""
+    the store holds one mode only. Parent runs are those without MLflow's parent tag; only scored
+    ones count (with the headline J_and_F): a run still training, or one that failed, has nothing to
+    compare."""
     runs = client.search_runs([experiment_id], order_by=["attributes.start_time DESC"], max_results=1000)
-    parents = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and "J_and_F" in r.data.metrics]
     newest: dict[str, Any] = {}
     for run in parents:
         if run.data.tags.get("mode"):

@@ -70,10 +70,12 @@ def test_one_parent_run_is_one_line_and_one_mode_compares_its_newest_two(tmp_pat
     # a child of it is no second run to compare
     client.create_run(experiment, start_time=2_000, tags={"mode": "one_shot", "mlflow.parentRunId": first})
     line = one_error_line(compare(tmp_path, store))
-    assert f"{store}: 1 parent run(s) in MLflow experiment 'rvos', the compare view needs two" in line
+    assert f"{store}: 1 scored parent run(s) in MLflow experiment 'rvos', the compare view needs two" in line
 
     parent("one_shot · repro-bbbbbbb", 3_000, 0.6)
     parent("one_shot · repro-ccccccc", 4_000, 0.7)
+    # the newest parent is still training (no test score yet): not one to compare
+    client.create_run(experiment, start_time=5_000, tags={"mode": "one_shot"}, run_name="one_shot · training")
     result = compare(tmp_path, store, picture=True)
     assert result.returncode == 0, result.stderr
     assert "compare view of one_shot · repro-bbbbbbb, one_shot · repro-ccccccc written to" in result.stderr
