@@ -31,6 +31,18 @@ def _training_step(
     optimizer.step()
 
 
+def _random_training(
+    spec: ModelSpec, size: tuple[int, int], batch: int, clip_len: int, device: torch.device
+) -> tuple[RVOS, torch.optim.Optimizer, torch.Tensor, torch.Tensor]:
+    """A seeded model, its optimizer, and random clips (B, T, 3, H, W) with masks (B, T, slots, H, W)."""
+    torch.manual_seed(0)
+    model = RVOS(spec).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    images = torch.rand(batch, clip_len, 3, *size, device=device)
+    masks = (torch.rand(batch, clip_len, spec.max_objects, *size, device=device) > 0.9).float()
+    return model, optimizer, images, masks
+
+
 def time_training(
     spec: ModelSpec,
     size: tuple[int, int],
@@ -41,11 +53,7 @@ def time_training(
     steps: int,
 ) -> tuple[float, list[float]]:
     """Median training clips/s of one model on random clips (after one warm-up step)."""
-    torch.manual_seed(0)
-    model = RVOS(spec).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    images = torch.rand(batch, clip_len, 3, *size, device=device)
-    masks = (torch.rand(batch, clip_len, spec.max_objects, *size, device=device) > 0.9).float()
+    model, optimizer, images, masks = _random_training(spec, size, batch, clip_len, device)
 
     def step() -> int:
         _training_step(model, optimizer, images, masks, device, precision)
@@ -99,11 +107,7 @@ def profile_training_step(params: Path, device_name: str, rows: int = 15) -> lis
     spec = ModelSpec.from_config(config.model, config.mode)
     size = (config.index.height, config.index.width)
     batch, clip_len = config.train.batch_size, config.train.clip_len
-    torch.manual_seed(0)
-    model = RVOS(spec).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    images = torch.rand(batch, clip_len, 3, *size, device=device)
-    masks = (torch.rand(batch, clip_len, spec.max_objects, *size, device=device) > 0.9).float()
+    model, optimizer, images, masks = _random_training(spec, size, batch, clip_len, device)
     _training_step(model, optimizer, images, masks, device, config.train.precision)  # warm-up
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
