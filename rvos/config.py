@@ -139,6 +139,7 @@ class ModelConfig:
     feedback_threshold: float = 0.2  # own masks fed back binarized at this probability; 0 = soft
     zero_shot_mask_input: bool = True  # zero-shot slots also read their previous mask; False = original
     zero_shot_canvas: bool = True  # zero-shot slots also read the union of the earlier slots' masks
+    target_similarity: bool = True  # one-shot slots also read how alike each place is to their object
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.feedback_threshold < 1.0, "feedback_threshold must be in [0, 1)")

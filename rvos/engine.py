@@ -3,8 +3,9 @@
 The Segmenter owns everything about a video (resizing, the given objects, thresholds, id maps); an
 engine only turns tensors into tensors:
 - `encode(images)`: (N, 3, H, W) float in [0, 1] -> the 4 skip features, coarsest first;
-- `decode(features, slots, size, prev, state)`: one frame's slots -> (logits (1, slots, H, W), state),
-  where `state` is the engine's own opaque recurrent state (None before a video's first frame);
+- `decode(features, slots, size, prev, state, references)`: one frame's slots -> (logits (1, slots, H, W),
+  state), where `state` is the engine's own opaque recurrent state (None before a video's first frame)
+  and `references` the given objects' references (`RVOS.references`, models with target_similarity);
 - `feedback(probs)`: the previous-mask input of the next frame.
 `load_engine` picks the engine from what a path is: a checkpoint file (PyTorch) or an export folder
 (`rvos export`, ONNX).
@@ -33,6 +34,7 @@ class Engine(Protocol):
         out_size: tuple[int, int],
         prev_masks: torch.Tensor | None,
         state: Any,
+        references: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, Any]: ...
 
     def feedback(self, probs: torch.Tensor) -> torch.Tensor: ...
@@ -56,8 +58,9 @@ class TorchEngine:
         out_size: tuple[int, int],
         prev_masks: torch.Tensor | None,
         state: Any,
+        references: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, Any]:
-        return self.model.decode(features, num_slots, out_size, prev_masks, state)
+        return self.model.decode(features, num_slots, out_size, prev_masks, state, references)
 
     def feedback(self, probs: torch.Tensor) -> torch.Tensor:
         return self.model.feedback(probs)

@@ -1,10 +1,12 @@
 """`OnnxEngine`: run an `rvos export` folder with onnxruntime (the optional extra `.[onnx]`).
 
 The folder holds `encoder.onnx` (images -> 4 skip features, any number of frames), `decoder.onnx`
-(one frame: features, the slots' previous masks and their temporal ConvLSTM state -> logits and the
-new state, all `max_objects` slots) and `rvos-onnx.json` (the ModelSpec, input size, mode, info).
-Decoding fewer slots is padding the masks with empty ones and keeping the first logits: information
-only flows from lower to higher slots, so the padded slots never change the others.
+(one frame: features, the slots' previous masks, their temporal ConvLSTM state and, with
+target_similarity, the objects' references -> logits and the new state, all `max_objects` slots)
+and `rvos-onnx.json` (the ModelSpec, input size, mode, info).
+Decoding fewer slots is padding the masks with empty ones (and the references with zero ones) and
+keeping the first logits: information only flows from lower to higher slots, and a zero reference is
+similar to nothing, so the padded slots never change the others.
 """
 
 import json
@@ -88,6 +90,7 @@ class OnnxEngine:
         out_size: tuple[int, int],
         prev_masks: torch.Tensor | None,
         state: Any,
+        references: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, Any]:
         slots = self.spec.max_objects
         if tuple(out_size) != tuple(self.meta["input_size"]):
@@ -100,6 +103,11 @@ class OnnxEngine:
             prev = np.zeros((1, slots, *out_size), np.float32)
             prev[:, :num_slots] = prev_masks.cpu().numpy()
             feeds["prev_masks"] = prev
+        if self.spec.target_similarity:  # padded with zero references: similar to nothing
+            for k, reference in enumerate(references):
+                padded = np.zeros((1, slots + 1, reference.shape[2]), np.float32)
+                padded[:, : reference.shape[1]] = reference.cpu().numpy()
+                feeds[f"reference{k}"] = padded
         logits, *state = self.decoder.run(None, feeds)
         return torch.from_numpy(logits[:, :num_slots]), state
 

@@ -27,9 +27,11 @@ class EncoderGraph(nn.Module):
 
 
 class DecoderStepGraph(nn.Module):
-    """One frame, all slots: (features x4, [prev_masks], temporal x4) -> (logits, temporal x4).
+    """One frame, all slots: (features x4, [prev_masks], temporal x4, [references x4]) -> (logits,
+    temporal x4).
 
-    The temporal state of level k is (slots, C_k, h_k, w_k): slot s's h from the previous frame.
+    The temporal state of level k is (slots, C_k, h_k, w_k): slot s's h from the previous frame; the
+    references of level k (target_similarity) are (1, slots + 1, C_k), background first.
     """
 
     def __init__(self, model: RVOS, size: tuple[int, int]) -> None:
@@ -40,9 +42,10 @@ class DecoderStepGraph(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         features, rest = list(inputs[:LEVELS]), list(inputs[LEVELS:])
         prev = rest.pop(0) if self.model.spec.takes_masks else None
+        references = rest[LEVELS:] if self.model.spec.target_similarity else None
         slots = self.model.spec.max_objects
-        temporal = [[level[s : s + 1] for level in rest] for s in range(slots)]
-        logits, new = self.model.decode(features, slots, self.size, prev, temporal)
+        temporal = [[level[s : s + 1] for level in rest[:LEVELS]] for s in range(slots)]
+        logits, new = self.model.decode(features, slots, self.size, prev, temporal, references)
         return (logits, *[torch.cat([new[s][k] for s in range(slots)]) for k in range(LEVELS)])
 
 
@@ -54,15 +57,20 @@ def export_onnx(checkpoint_path: Path, out: Path) -> None:
     with torch.no_grad():
         images = torch.rand(1, 3, *size)
         features = model.encode(images)
+        given = torch.zeros(1, slots, *size)
+        given[:, :, size[0] // 4 : size[0] // 2, size[1] // 4 : size[1] // 2] = 1.0  # any non-empty masks
+        references = model.references(features, given) if spec.target_similarity else []
         _, temporal = model.decode(
-            features, 1, size, torch.zeros(1, 1, *size) if spec.takes_masks else None, None
+            features, 1, size, given[:, :1] if spec.takes_masks else None, None, references or None
         )
     levels = [list(h.shape[1:]) for h in temporal[0]]  # (C_k, h_k, w_k) per level
     state = [torch.zeros(slots, *shape) for shape in levels]
     feature_names = [f"feature{k}" for k in range(LEVELS)]
     temporal_names = [f"temporal{k}" for k in range(LEVELS)]
-    decoder_inputs = [*features, *([torch.zeros(1, slots, *size)] if spec.takes_masks else []), *state]
+    reference_names = [f"reference{k}" for k in range(LEVELS)] if spec.target_similarity else []
+    decoder_inputs = [*features, *([given] if spec.takes_masks else []), *state, *references]
     decoder_names = [*feature_names, *(["prev_masks"] if spec.takes_masks else []), *temporal_names]
+    decoder_names += reference_names
     with atomic_dir(out) as tmp:
         torch.onnx.export(
             EncoderGraph(model).eval(),

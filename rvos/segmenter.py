@@ -103,6 +103,8 @@ class Segmenter:
         if self.spec.takes_masks:
             self._prev = torch.zeros(1, self.slots, height, width, device=self.device)
         self._started = torch.zeros(self.slots, dtype=torch.bool)  # one-shot: slot's object given
+        # target_similarity: 4 x (1, slots + 1, C_k) the given objects' references, background first
+        self._references: list[torch.Tensor] | None = None
         self.objects: list[int] = []  # one-shot: ids given so far
         self._zero_shot = None if self.one_shot else ZeroShotMaps(self.slots, self.infer)
         self.probs: torch.Tensor | None = None  # (slots, h, w) float16: the last frame's, at input size
@@ -144,12 +146,18 @@ class Segmenter:
         small = np.stack([self._model_input(frame) for frame in frames])  # (N, h, w, 3) uint8
         images = torch.from_numpy(small).to(self.device).permute(0, 3, 1, 2).float() / 255.0
         features = self.engine.encode(images)  # 4 x (N, C_k, h_k, w_k)
+        if self.spec.target_similarity and self._references is None:  # similar to nothing yet
+            shapes = [(1, self.slots + 1, f.shape[1]) for f in features]  # background, then each slot
+            self._references = [torch.zeros(shape, device=self.device) for shape in shapes]
         maps = []
         for i, (frame, new_objects) in enumerate(zip(frames, given)):
             size = tuple(out_size) if out_size is not None else frame.shape[:2]
+            frame_features = [f[i : i + 1] for f in features]
             new, full = self._start_objects(new_objects, size) if new_objects is not None else ([], None)
+            if new and self.spec.target_similarity:
+                self._add_references(frame_features, new, new_objects)
             logits, self._temporal = self.engine.decode(
-                [f[i : i + 1] for f in features], self.slots, (height, width), self._prev, self._temporal
+                frame_features, self.slots, (height, width), self._prev, self._temporal, self._references
             )
             probs = torch.sigmoid(logits.float())  # (1, slots, h, w)
             if self.one_shot:
@@ -176,6 +184,22 @@ class Segmenter:
         if frame.shape[:2] == self.input_size:
             return frame
         return resize_frame(frame, *self.input_size)
+
+    def _add_references(self, features: list[torch.Tensor], new: list[int], annotation: np.ndarray) -> None:
+        """The references of the objects starting on this frame, from its features and annotation;
+        the background's from the first annotation (outside every object it gives)."""
+        small = annotation
+        if annotation.shape != self.input_size:
+            small = resize_mask(annotation, *self.input_size)
+        ids = torch.from_numpy(small.astype(np.int64)).to(self.device)
+        masks = (ids[None] == torch.arange(1, self.slots + 1, device=self.device)[:, None, None]).float()
+        references = RVOS.references(features, masks[None])  # 4 x (1, slots + 1, C_k)
+        first = len(self.objects) == len(new)  # no object was given before this frame
+        for mine, level in zip(self._references, references):
+            for obj in new:
+                mine[:, obj] = level[:, obj]
+            if first:
+                mine[:, 0] = level[:, 0]
 
     def _start_objects(self, new_objects: np.ndarray, size: tuple[int, int]) -> tuple[list[int], np.ndarray]:
         """Write the objects that start on this frame into their slots' mask input.

@@ -94,6 +94,7 @@ def test_original_checkpoints_convert_and_keep_every_weight(tmp_path, resnet, hi
         "feedback_threshold": 0.0,  # the original feeds soft masks back
         "zero_shot_mask_input": False,  # and its zero-shot decoder has no mask input
         "zero_shot_canvas": False,  # nor a canvas
+        "target_similarity": False,  # nor similarity maps
     }
     model, _ = load_model(out)
     state = model.state_dict()

@@ -19,9 +19,9 @@ from tests.factories import TINY_TRAINING, prepare_project
 H, W = 32, 48
 
 
-def model(one_shot: bool, slots: int = 3) -> RVOS:
+def model(one_shot: bool, slots: int = 3, target_similarity: bool = False) -> RVOS:
     torch.manual_seed(0)
-    return RVOS(ModelSpec("resnet18", 16, 3, slots, one_shot)).eval()
+    return RVOS(ModelSpec("resnet18", 16, 3, slots, one_shot, target_similarity=target_similarity)).eval()
 
 
 def frames(count: int, size: tuple[int, int] = (H, W)) -> np.ndarray:
@@ -50,14 +50,16 @@ def test_one_shot_objects_start_at_their_first_annotation():
     assert segmenter.probs.shape == (3, H, W) and segmenter.probs.dtype == torch.float16
 
 
-def test_more_slots_and_batched_frames_give_the_same_masks():
-    # Information flows from lower to higher slots only, so decoding more slots changes nothing;
-    # `run` with batch 1 is `step`; id maps come back at the frame's own resolution.
+@pytest.mark.parametrize("target_similarity", [False, True])
+def test_more_slots_and_batched_frames_give_the_same_masks(target_similarity):
+    # Information flows from lower to higher slots only (and empty slots' references are similar to
+    # nothing), so decoding more slots changes nothing; `run` with batch 1 is `step`; id maps come
+    # back at the frame's own resolution.
     video = frames(4, (2 * H, 2 * W))
     first = np.kron(blob(1, 4), np.ones((2, 2), np.uint8))
-    one_slot = Segmenter(model(True), (H, W), slots=1)
+    one_slot = Segmenter(model(True, target_similarity=target_similarity), (H, W), slots=1)
     by_step = [one_slot.step(f, first if t == 0 else None) for t, f in enumerate(video)]
-    all_slots = Segmenter(model(True), (H, W))
+    all_slots = Segmenter(model(True, target_similarity=target_similarity), (H, W))
     by_run = list(all_slots.run(((f, first if t == 0 else None) for t, f in enumerate(video)), batch=1))
     assert all(a.shape == (2 * H, 2 * W) for a in by_step)
     assert all(np.array_equal(a, b) for a, b in zip(by_step, by_run, strict=True))
@@ -162,3 +164,28 @@ def test_infer_stage_and_the_api_frame_by_frame_give_the_same_masks(tmp_path, mo
     other = config_from_dict({**values, "mode": "zero_shot" if mode == "one_shot" else "one_shot"})
     with pytest.raises(RvosError, match="re-run the train stage"):
         infer_stage(other, StageRun())
+
+
+@torch.no_grad()
+def test_target_references_come_from_each_objects_own_annotated_frame():
+    # Object 1 is given on frame 0 and object 3 on frame 2: each reference is taken from the features of
+    # the frame its object was given on, the background's from the first annotation, and they stay.
+    net = model(True, target_similarity=True)
+    video = frames(4)
+    given = {0: blob(1, 0), 2: np.maximum(blob(1, 0), blob(3, 20))}
+    segmenter = Segmenter(net, (H, W))
+    for t, frame in enumerate(video):
+        segmenter.step(frame, given.get(t))
+    images = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255
+    features = net.encode(images)
+
+    def expected(t: int, annotation: np.ndarray) -> list[torch.Tensor]:
+        ids = torch.from_numpy(annotation.astype(np.int64))
+        masks = torch.stack([ids == k for k in (1, 2, 3)])[None].float()
+        return net.references([f[t : t + 1] for f in features], masks)
+
+    first, later = expected(0, given[0]), expected(2, given[2])
+    for k, mine in enumerate(segmenter._references):
+        assert torch.allclose(mine[0, :2], first[k][0, :2], atol=1e-5)  # background and object 1: frame 0
+        assert torch.equal(mine[0, 2], torch.zeros_like(mine[0, 2]))  # id 2 was never given
+        assert torch.allclose(mine[0, 3], later[k][0, 3], atol=1e-5)  # object 3: frame 2

@@ -219,3 +219,45 @@ def test_a_carried_clip_continues_the_previous_one(one_shot):
     assert torch.allclose(torch.cat([first, second], dim=1), whole, atol=1e-5)
     fresh = model(images[:, 3:], 2, masks[:, 3:] if one_shot else None, teacher_forcing=False)
     assert not torch.allclose(fresh[:, 0], whole[:, 3])  # without the carry, frame 3 starts over
+
+
+def test_target_references_and_similarity_maps_single_out_each_object():
+    """A slot's `own` map is 1 where the features are its object's, `other` is the best of the other
+    references (at least 0), and a slot without an object changes no one's maps."""
+    from rvos.model.target import similarity_maps, target_references
+
+    h, w = 8, 12
+    looks = torch.eye(3)  # three orthogonal feature vectors: background, object 1, object 2
+    ids = torch.zeros(h, w, dtype=torch.long)
+    ids[1:4, 1:5], ids[4:7, 6:11] = 1, 2
+    feature = looks[ids].permute(2, 0, 1)[None]  # (1, 3, h, w)
+    masks = torch.stack([ids == 1, ids == 2, torch.zeros_like(ids, dtype=torch.bool)])[None].float()
+    references = target_references([feature], masks)  # slot 2 holds no object
+    assert references[0].shape == (1, 4, 3)
+    assert torch.allclose(references[0][0, :3], looks, atol=1e-6)
+    assert torch.equal(references[0][0, 3], torch.zeros(3))
+    (maps,) = similarity_maps([feature], references)  # (1, 3 slots, 2, h, w)
+    own, other = maps[0, :, 0], maps[0, :, 1]
+    assert torch.allclose(own[0], (ids == 1).float()) and torch.allclose(own[1], (ids == 2).float())
+    assert torch.equal(own[2], torch.zeros(h, w))  # an empty slot is similar to nothing
+    assert torch.allclose(other[0], (ids != 1).float())  # object 2 and the background are "other"
+    assert torch.allclose(other[2], torch.ones(h, w))  # for the empty slot every place is someone's
+    (fewer,) = similarity_maps([feature], [references[0][:, :3]])  # decoding 2 slots: same maps
+    assert torch.equal(fewer, maps[:, :2])
+
+
+@torch.no_grad()
+def test_target_similarity_needs_references_and_reads_them():
+    torch.manual_seed(0)
+    model = RVOS(ModelSpec("resnet18", 16, 3, 2, True, target_similarity=True)).eval()
+    assert all(cell.mask_channels == 3 for cell in model.decoder.cells)  # mask + own + other
+    feats = model.encode(torch.rand(1, 3, H, W))
+    masks = torch.zeros(1, 2, H, W)
+    masks[0, 0, 10:30, 10:40] = 1.0
+    with pytest.raises(ValueError, match="references"):
+        model.decode(feats, 2, (H, W), masks)
+    references = model.references(feats, masks)
+    base, _ = model.decode(feats, 2, (H, W), masks, None, references)
+    shifted = model.references(feats, masks.roll(30, dims=3))  # slot 0's object looks like elsewhere
+    after, _ = model.decode(feats, 2, (H, W), masks, None, shifted)
+    assert not torch.allclose(base[:, 0], after[:, 0])

@@ -18,9 +18,9 @@ from rvos.onnx_export import export_onnx
 H, W = 48, 64
 
 
-def tiny(tmp_path, one_shot: bool):
+def tiny(tmp_path, one_shot: bool, target_similarity: bool = False):
     torch.manual_seed(0)
-    model = RVOS(ModelSpec("resnet18", 16, 3, 3, one_shot)).eval()
+    model = RVOS(ModelSpec("resnet18", 16, 3, 3, one_shot, target_similarity=target_similarity)).eval()
     path = tmp_path / "tiny.pt"
     save_model(path, model, (H, W), "one_shot" if one_shot else "zero_shot")
     return model, path
@@ -41,9 +41,9 @@ def first_mask() -> np.ndarray:
     return mask
 
 
-@pytest.mark.parametrize("one_shot", [True, False])
-def test_export_gives_pytorch_id_maps(tmp_path, one_shot):
-    model, checkpoint = tiny(tmp_path, one_shot)
+@pytest.mark.parametrize(("one_shot", "target_similarity"), [(True, False), (True, True), (False, False)])
+def test_export_gives_pytorch_id_maps(tmp_path, one_shot, target_similarity):
+    model, checkpoint = tiny(tmp_path, one_shot, target_similarity)
     export_onnx(checkpoint, tmp_path / "onnx")
     infer = InferConfig(mask_threshold=0.3, zero_shot_mask_threshold=0.3, min_area_fraction=0.0)
     torch_seg = Segmenter(model, (H, W), infer)
@@ -58,6 +58,7 @@ def test_export_gives_pytorch_id_maps(tmp_path, one_shot):
     assert any(ids[1:].any() for ids in expected[1:])  # the comparison is not of empty maps
     meta = json.loads((tmp_path / "onnx" / META).read_text())
     assert meta["input_size"] == [H, W] and meta["spec"]["one_shot"] == one_shot
+    assert meta["spec"]["target_similarity"] == target_similarity
 
 
 def test_export_cli_and_demo_run_the_export(tmp_path):

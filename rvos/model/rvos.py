@@ -9,7 +9,10 @@ slots get their own previous-frame prediction the same way (an empty mask on the
 slot keeps the object it found instead of relying on the hidden state alone. With `zero_shot_canvas`
 each zero-shot slot also reads a canvas: the union of what the slots before it in the same frame
 segmented, so that "find an object that is not taken yet" is an input, not something the spatial
-cell state has to learn to encode.
+cell state has to learn to encode. With `target_similarity` (one-shot) each slot also reads, per
+level, how alike each place is to its object's features in the frame the object was given, and to the
+other objects and the background (rvos.model.target): an appearance cue that keeps a slot on its own
+object when objects meet.
 """
 
 from dataclasses import asdict, dataclass
@@ -21,6 +24,7 @@ from torch import nn
 from rvos.config import ModelConfig
 from rvos.model.decoder import LevelStates, RecurrentDecoder, upsample
 from rvos.model.encoder import IMAGENET_MEAN, IMAGENET_STD, TRUNK_CHANNELS, ResNetTrunk, SkipReductions
+from rvos.model.target import SIMILARITY_CHANNELS, similarity_maps, target_references
 
 TemporalState = list[list[torch.Tensor]]  # [slot][level] -> h of that slot in the previous frame
 
@@ -36,6 +40,7 @@ class Carry:
 
     temporal: TemporalState | None = None
     prev: torch.Tensor | None = None  # (B, S, H, W) the mask input of the next frame, if spec.takes_masks
+    references: list[torch.Tensor] | None = None  # spec.target_similarity: the objects' references
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class ModelSpec:
     feedback_threshold: float = 0.0  # 0: soft masks fed back (the original; checkpoints without it)
     zero_shot_mask_input: bool = False  # False: the original zero-shot decoder, no mask input
     zero_shot_canvas: bool = False  # zero-shot slots read the union of the earlier slots' masks
+    target_similarity: bool = False  # one-shot slots read similarity maps to their given object
 
     @property
     def takes_masks(self) -> bool:
@@ -59,8 +65,10 @@ class ModelSpec:
 
     @property
     def mask_channels(self) -> int:
-        """Mask maps each ConvLSTM gate convolution reads: previous-frame mask, then canvas."""
-        return int(self.takes_masks) + int(self.zero_shot_canvas)
+        """Maps each ConvLSTM gate convolution reads besides features and states: previous-frame mask,
+        then canvas, then the two similarity maps."""
+        similarity = SIMILARITY_CHANNELS if self.target_similarity else 0
+        return int(self.takes_masks) + int(self.zero_shot_canvas) + similarity
 
     @classmethod
     def from_config(cls, model: ModelConfig, mode: str) -> "ModelSpec":
@@ -74,6 +82,7 @@ class ModelSpec:
             feedback_threshold=model.feedback_threshold,
             zero_shot_mask_input=mode == "zero_shot" and model.zero_shot_mask_input,
             zero_shot_canvas=mode == "zero_shot" and model.zero_shot_canvas,
+            target_similarity=mode == "one_shot" and model.target_similarity,
         )
 
     def to_dict(self) -> dict:
@@ -117,6 +126,11 @@ class RVOS(nn.Module):
             return (probs > self.spec.feedback_threshold).to(probs.dtype)
         return probs
 
+    @staticmethod
+    def references(features: list[torch.Tensor], masks: torch.Tensor) -> list[torch.Tensor]:
+        """The given objects' references (rvos.model.target) from one frame's features and masks."""
+        return target_references(features, masks)
+
     def encoder_parameters(self) -> list[nn.Parameter]:
         return list(self.encoder.parameters())
 
@@ -135,25 +149,39 @@ class RVOS(nn.Module):
         out_size: tuple[int, int],
         prev_masks: torch.Tensor | None = None,  # (N, num_slots, H, W) masks, if spec.takes_masks
         temporal: TemporalState | None = None,  # from the previous frame; None on a clip's first frame
+        references: list[torch.Tensor] | None = None,  # 4 x (N, >= num_slots + 1, C_k), if target_similarity
     ) -> tuple[torch.Tensor, TemporalState]:
         """Decode slots 0..num_slots-1 of one frame -> logits (N, num_slots, H, W) and the new state.
 
         Decoding fewer slots than max_objects gives the same logits for those slots, because
-        information only flows from lower to higher slot indices.
+        information only flows from lower to higher slot indices (with target_similarity: as long
+        as the slots left out hold no object, whose reference would enter the `other` map).
         """
         if self.spec.takes_masks and prev_masks is None:
             raise ValueError("this model needs the previous masks")
+        similarity = None  # per level (N, S, 2, h_k, w_k)
+        if self.spec.target_similarity:
+            if references is None:
+                raise ValueError("this model needs the given objects' references (RVOS.references)")
+            similarity = similarity_maps(features, [r[:, : num_slots + 1] for r in references])
         canvas = None  # (N, 1, H, W) union of the earlier slots' fed-back masks
         if self.spec.zero_shot_canvas:
             canvas = features[0].new_zeros(features[0].shape[0], 1, *out_size, dtype=torch.float32)
+        # What every slot reads is pooled once per frame, all slots together (max-pooling keeps
+        # channels apart): 4 x (N, S, h_k, w_k). Only the canvas changes from slot to slot.
+        prev_levels = mask_pyramid(prev_masks[:, :num_slots]) if self.spec.takes_masks else None
         spatial: LevelStates | None = None
         logits, new_temporal = [], []
         for slot in range(num_slots):
-            maps = [prev_masks[:, slot : slot + 1]] if self.spec.takes_masks else []
+            # per level (N, mask_channels, h_k, w_k): previous mask, canvas, own and other similarity
+            levels: list[list[torch.Tensor]] = [[] for _ in range(4)]
+            if prev_levels is not None:
+                levels = [parts + [m[:, slot : slot + 1]] for parts, m in zip(levels, prev_levels)]
             if canvas is not None:
-                maps.append(canvas)
-            # (N, mask_channels, H, W) -> the decoder's 4 levels; max-pooling keeps channels apart
-            masks = mask_pyramid(torch.cat(maps, dim=1)) if maps else None
+                levels = [parts + [m] for parts, m in zip(levels, mask_pyramid(canvas))]
+            if similarity is not None:
+                levels = [parts + [m[:, slot]] for parts, m in zip(levels, similarity)]
+            masks = [torch.cat(parts, dim=1) for parts in levels] if self.spec.mask_channels else None
             slot_logits, spatial = self.decoder(
                 features, masks, spatial, temporal[slot] if temporal is not None else None
             )
@@ -179,22 +207,26 @@ class RVOS(nn.Module):
         sigmoid of its own prediction for frame t-1, through `feedback` (the "ST+" curriculum and
         validation). A zero-shot model with mask input gets an empty mask on frame 0 and its own
         prediction after that. With a non-empty `carry` the clip continues the previous one: its
-        first frame gets the carried temporal state and mask input instead.
+        first frame gets the carried temporal state and mask input instead. With `target_similarity`
+        the objects' references come from the clip's first frame and its ground truth (or the carry).
         The encoder runs once on all B*T frames.
         """
         B, T = images.shape[:2]
         size = (images.shape[-2], images.shape[-1])
         features = [f.unflatten(0, (B, T)) for f in self.encode(images.flatten(0, 1))]
         temporal, outputs = None, []
-        prev = None
+        prev = references = None
         if carry is not None and carry.temporal is not None:
-            temporal, prev = carry.temporal, carry.prev
+            temporal, prev, references = carry.temporal, carry.prev, carry.references
         elif self.spec.one_shot:
             prev = given_masks[:, 0]
+            if self.spec.target_similarity:  # the objects are given on the clip's first frame
+                references = self.references([f[:, 0] for f in features], given_masks[:, 0])
         elif self.spec.takes_masks:
             prev = images.new_zeros(B, num_slots, *size)  # zero-shot: nothing found yet
         for t in range(T):
-            logits, temporal = self.decode([f[:, t] for f in features], num_slots, size, prev, temporal)
+            frame_features = [f[:, t] for f in features]
+            logits, temporal = self.decode(frame_features, num_slots, size, prev, temporal, references)
             outputs.append(logits)
             if self.spec.one_shot and teacher_forcing:
                 prev = given_masks[:, t]
@@ -203,6 +235,7 @@ class RVOS(nn.Module):
         if carry is not None:
             carry.temporal = [[h.detach() for h in levels] for levels in temporal]
             carry.prev = prev.detach() if prev is not None else None
+            carry.references = [r.detach() for r in references] if references is not None else None
         return torch.stack(outputs, dim=1)
 
 
