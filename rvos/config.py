@@ -186,7 +186,7 @@ class TrainConfig:
     # consecutive clips trained in sequence with the recurrent state carried over (truncated BPTT);
     # 1: every clip starts from its own first frame (the original)
     window_clips: int = 1
-    validate_every: int = 1  # video validation (checkpoint choice) every N epochs, and after the last
+    validate_every: int = 2  # validation (clip loss; video J&F, the checkpoint choice) every N epochs + last
     empty_weight: float = 1.0  # weight of the loss that teaches slots without an object to stay empty
     overlap_weight: float = 0.0  # zero-shot: weight of the loss on two slots covering the same pixels
     bce_weight: float = 3.0  # per-pixel binary cross-entropy added to soft IoU (0 = the original loss)

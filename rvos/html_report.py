@@ -9,6 +9,7 @@ Pillow, which every current browser plays in an <img>.
 import base64
 import csv
 import io
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html import escape
@@ -56,11 +57,12 @@ def curves_png(path: Path) -> bytes:
     epochs = numbers(rows, "epoch", path)
     figure = Figure(figsize=(10, 3.6))
     loss, score = figure.subplots(1, 2)
-    for column in ("train_loss", "val_loss"):
-        loss.plot(epochs, numbers(rows, column, path), marker="o", label=column)
-    for column in ("val_jf", "val_j", "val_f"):
-        if column in rows[0]:
-            score.plot(epochs, numbers(rows, column, path), marker="o", label=column)
+    # Validation runs every `train.validate_every` epochs (NaN in between): plot the epochs that have it.
+    for axes, columns in ((loss, ("train_loss", "val_loss")), (score, ("val_jf", "val_j", "val_f"))):
+        for column in columns:
+            if column in rows[0]:
+                points = [(e, v) for e, v in zip(epochs, numbers(rows, column, path)) if not math.isnan(v)]
+                axes.plot([e for e, _ in points], [v for _, v in points], marker="o", label=column)
     loss.set(title="loss", xlabel="epoch")
     score.set(title="validation (whole videos)", xlabel="epoch", ylim=(0, 1))
     for axes in (loss, score):

@@ -109,7 +109,7 @@ TINY_TRAINING = {
     "data": {"source": "local"},
     "index": {"height": 32, "width": 48},
     "model": {"encoder": "resnet18", "hidden_size": 16, "max_objects": 2},
-    "train": {"epochs": 2, "batch_size": 2, "clip_len": 3, "teacher_forcing_epochs": 1},
+    "train": {"epochs": 2, "batch_size": 2, "clip_len": 3, "teacher_forcing_epochs": 1, "validate_every": 1},
     "runtime": {"num_workers": 0, "threads": 1},
 }
 

@@ -44,6 +44,22 @@ def same_weights(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_validation_runs_every_validate_every_epochs_and_after_the_last(tmp_path, monkeypatch):
+    # 3 epochs, validate_every 2: epochs 2 and 3 (the last) are validated and may be chosen; epoch 1 has
+    # NaN for both the clip loss and the video J&F, and is never the checkpoint.
+    monkeypatch.chdir(tmp_path)
+    values = merged(train={"epochs": 3, "validate_every": 2})
+    prepare_project(tmp_path, values)
+    summary = train_stage(config_from_dict(values), StageRun())
+    rows = [r.split(",") for r in (paths.TRAIN_REPORTS / "curves.csv").read_text().splitlines()[1:]]
+    val_loss = [float(r[CURVE_FIELDS.index("val_loss")]) for r in rows]
+    val_jf = [float(r[CURVE_FIELDS.index("val_jf")]) for r in rows]
+    assert np.isnan(val_loss[0]) and np.isnan(val_jf[0])
+    assert all(np.isfinite(val_loss[1:])) and all(0.0 <= jf <= 1.0 for jf in val_jf[1:])
+    assert summary["best_epoch"] in (2, 3)
+    assert summary["best_val_jf"] == pytest.approx(max(val_jf[1:]), abs=1e-6)
+
+
 @pytest.mark.parametrize("mode", ["one_shot", "zero_shot"])
 def test_short_training_writes_a_safe_checkpoint_and_curves(tmp_path, monkeypatch, mode):
     monkeypatch.chdir(tmp_path)

@@ -4,10 +4,10 @@
 - Training windows: `train.window_clips` consecutive clips of a video, trained one after the other
   with the recurrent state carried across (`rvos.training.objective.Window`); each clip has its own
   backward pass and optimizer step.
-- Each epoch ends with validation on the `valid` split (never the scored `test` split): the clip loss
-  and IoU (5-frame clips, own predictions fed back) and, every `train.validate_every` epochs and after
-  the last, the whole-video J&F of `rvos.training.video_validation`. The epoch with the highest
-  video J&F is the best one.
+- Every `train.validate_every` epochs and after the last, validation on the `valid` split (never the
+  scored `test` split): the clip loss and IoU (5-frame clips, own predictions fed back) and the
+  whole-video J&F of `rvos.training.video_validation`; epochs in between have NaN there. The epoch
+  with the highest video J&F is the best one.
 - Everything that outlives an epoch (model, optimizers, RNG state, history, best weights) is saved
   after it in a `ResumeState`, so a killed run resumes and ends with the same weights.
 - Deterministic: the same config, data and machine give the same weights (seeded init, seeded clip
@@ -308,6 +308,7 @@ def fit(
             *trainer.input_size,
         )
 
+    layout = dataset_layout(config.data.source)
     for epoch in range(start_epoch, config.train.epochs):
         trainer.train_set.set_epoch(epoch)
         trainer.train_loader.sampler.set_epoch(epoch)
@@ -326,12 +327,12 @@ def fit(
             config.train.clip_len,
         )
         if ddp.is_main:
-            val_loss, val_iou = validate(
-                model, trainer.valid_loader, trainer.device, policy, True, config.train.precision
-            )
+            val_loss = val_iou = math.nan
             video = {"J&F": math.nan, "J": math.nan, "F": math.nan}
             if video_validation_due(epoch, config.train):
-                layout = dataset_layout(config.data.source)
+                val_loss, val_iou = validate(
+                    model, trainer.valid_loader, trainer.device, policy, True, config.train.precision
+                )
                 video = video_validation.validate_videos(
                     model, trainer.videos, trainer.valid_names, config.mode, config.infer, layout
                 )
