@@ -186,6 +186,9 @@ class TrainConfig:
     # consecutive clips trained in sequence with the recurrent state carried over (truncated BPTT);
     # 1: every clip starts from its own first frame (the original)
     window_clips: int = 1
+    # one-shot target similarity: the objects' references come from the video's first annotated frame,
+    # as in inference (`video`), or from each clip's first frame (`clip`, the first version)
+    reference_frame: Literal["video", "clip"] = "video"
     validate_every: int = 2  # validation (clip loss; video J&F, the checkpoint choice) every N epochs + last
     empty_weight: float = 1.0  # weight of the loss that teaches slots without an object to stay empty
     overlap_weight: float = 0.0  # zero-shot: weight of the loss on two slots covering the same pixels

@@ -127,6 +127,32 @@ def test_augmentation_is_shared_by_all_frames_and_reproducible(project):
     assert not np.array_equal(augmented[0]["masks"], a["masks"])
 
 
+def test_clip_items_carry_the_videos_first_frame_warped_like_the_clip(project):
+    """`reference`: the video's first annotated frame and mask, with the clip's augmentation."""
+    run_data_stages()
+    videos = LmdbVideos(paths.LMDB)
+    augment = config_from_dict({"train": {"augment": {"rotation_deg": 30.0}}}).train.augment
+    kept = ClipDataset(
+        videos, ["val-0"], clip_len=2, augment=augment, seed=1, clips_per_video=4, reference=True
+    )
+    plain = ClipDataset(videos, ["val-0"], clip_len=2, clips_per_video=4, seed=1, reference=True)
+    assert "reference_image" not in ClipDataset(videos, ["val-0"], clip_len=2)[0]
+    for item in range(4):
+        name, start = plain.clips[item]
+        unwarped = plain[item]
+        assert np.array_equal(unwarped["reference_mask"], videos.mask(name, 0))
+        assert np.array_equal(unwarped["reference_image"].permute(1, 2, 0), videos.frame(name, 0))
+        warped = kept[item]
+        assert np.array_equal(
+            warped["masks"], ClipDataset(videos, ["val-0"], 2, augment, 4, 1)[item]["masks"]
+        )
+        if start == 0:  # the same frame, warped the same way
+            assert np.array_equal(warped["reference_mask"], warped["masks"][0])
+            assert np.array_equal(warped["reference_image"], warped["images"][0])
+        else:
+            assert not np.array_equal(warped["reference_mask"], unwarped["reference_mask"])
+
+
 def annotation(project: Path, video: str, frame: int) -> Path:
     return project / "data" / "raw" / "Annotations" / "480p" / video / f"{frame:05d}.png"
 

@@ -261,3 +261,46 @@ def test_target_similarity_needs_references_and_reads_them():
     shifted = model.references(feats, masks.roll(30, dims=3))  # slot 0's object looks like elsewhere
     after, _ = model.decode(feats, 2, (H, W), masks, None, shifted)
     assert not torch.allclose(base[:, 0], after[:, 0])
+
+
+def test_references_from_another_frame_replace_the_clips_where_the_object_is_there():
+    """Training with `train.reference_frame: video`: a slot's reference comes from the video's first
+    frame if its object is in it, else from the clip's first frame; the background from the former."""
+    from rvos.model.target import prefer_references
+
+    preferred = [torch.full((2, 4, 3), 1.0)]  # (N, background + 3 slots, C)
+    fallback = [torch.full((2, 4, 3), 2.0)]
+    present = torch.tensor([[True, False, True], [False, False, False]])
+    (merged,) = prefer_references(preferred, fallback, present)
+    assert torch.equal(merged[:, 0], torch.ones(2, 3))  # background
+    assert torch.equal(merged[0, 1:, 0], torch.tensor([1.0, 2.0, 1.0]))
+    assert torch.equal(merged[1, 1:, 0], torch.tensor([2.0, 2.0, 2.0]))
+
+
+@torch.no_grad()
+def test_forward_takes_the_references_from_the_given_reference_frame(monkeypatch):
+    torch.manual_seed(0)
+    model = RVOS(ModelSpec("resnet18", 16, 3, 2, True, target_similarity=True)).eval()
+    images = torch.rand(1, 3, 3, H, W)
+    given = torch.zeros(1, 3, 2, H, W)
+    given[:, :, 0, 10:30, 10:40] = 1.0
+    given[:, :, 1, 30:50, 50:80] = 1.0
+    plain = model(images, 2, given, teacher_forcing=False)
+    # the clip's own first frame as the reference frame: the same references, the same logits
+    same = model(images, 2, given, False, None, images[:, 0], given[:, 0])
+    assert torch.allclose(plain, same, atol=1e-5)
+    # another frame as the reference: the references, and so the logits, change
+    other = model(images, 2, given, False, None, torch.rand(1, 3, H, W), given[:, 0])
+    assert not torch.allclose(plain, other, atol=1e-3)
+    # which slots' objects the reference frame holds decides where their references come from
+    import rvos.model.rvos as rvos_module
+
+    seen = []
+    real = rvos_module.prefer_references
+    monkeypatch.setattr(
+        rvos_module, "prefer_references", lambda p, f, present: seen.append(present) or real(p, f, present)
+    )
+    only_first = given[:, 0].clone()
+    only_first[:, 1] = 0.0
+    model(images, 2, given, False, None, images[:, 0], only_first)
+    assert seen[0].tolist() == [[True, False]]

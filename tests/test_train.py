@@ -85,6 +85,35 @@ def test_short_training_writes_a_safe_checkpoint_and_curves(tmp_path, monkeypatc
     assert not list((tmp_path / ".rvos" / "train").glob("*/last.pt"))  # resume state cleared at the end
 
 
+@pytest.mark.parametrize(
+    ("mode", "reference_frame", "expected"),
+    [("one_shot", "video", True), ("one_shot", "clip", False), ("zero_shot", "video", False)],
+)
+def test_one_shot_training_clips_bring_the_videos_first_frame(
+    tmp_path, monkeypatch, mode, reference_frame, expected
+):
+    """`train.reference_frame: video`: one-shot training batches (and validation clips) carry the
+    video's first frame, which the model's target similarity takes the objects' references from."""
+    from rvos.data.dataset import LmdbVideos
+    from rvos.data.layout import read_list
+    from rvos.distributed import Distributed
+    from rvos.training.loop import make_loaders
+
+    monkeypatch.chdir(tmp_path)
+    values = merged(mode=mode, train={"reference_frame": reference_frame})
+    prepare_project(tmp_path, values)
+    config = config_from_dict(values)
+    videos = LmdbVideos(paths.LMDB)
+    names = [read_list(paths.SPLITS / f"{split}.txt") for split in ("train", "valid")]
+    _, train_loader, valid_loader = make_loaders(config, videos, *names, Distributed(), 0)
+    for loader in (train_loader, valid_loader):
+        batch = next(iter(loader))
+        assert ("reference_image" in batch) == expected
+        if expected:
+            assert batch["reference_image"].shape == batch["images"][:, 0].shape
+            assert batch["reference_mask"].shape == batch["masks"][:, 0].shape
+
+
 def test_same_params_give_the_same_weights(tmp_path, monkeypatch):
     results = []
     for run in ("a", "b"):

@@ -157,7 +157,9 @@ class ClipDataset(Dataset):
     """Clips of `clip_len` frames. Item i -> dict(images (T,3,H,W) uint8, masks (T,H,W) uint8, ...).
 
     `clips_per_video = 0` gives the original's non-overlapping clips; N > 0 gives N clips per video at
-    random starts, re-drawn each epoch (`set_epoch`). Randomness comes from (seed, epoch, item), never
+    random starts, re-drawn each epoch (`set_epoch`). With `reference` each item also holds the video's
+    first annotated frame and its mask (`reference_image` (3,H,W), `reference_mask` (H,W)), warped like
+    the clip: where inference takes the objects' looks from (`train.reference_frame: video`). Randomness comes from (seed, epoch, item), never
     from global state, so results do not depend on the number of DataLoader workers.
     """
 
@@ -170,8 +172,10 @@ class ClipDataset(Dataset):
         clips_per_video: int = 0,
         seed: int = 0,
         spread: bool = False,
+        reference: bool = False,
     ) -> None:
         self.videos, self.clip_len, self.augment, self.spread = videos, clip_len, augment, spread
+        self.reference = reference
         self.clips_per_video, self.seed, self.epoch = clips_per_video, seed, 0
         missing = [n for n in names if n not in videos.videos]
         if missing:
@@ -204,6 +208,10 @@ class ClipDataset(Dataset):
         name, start = self.clips[item]
         frames = [self.videos.frame(name, start + t) for t in range(self.clip_len)]
         masks = [self.videos.mask(name, start + t) for t in range(self.clip_len)]
+        if self.reference:  # appended last, so that it gets the clip's augmentation
+            first = (self.videos.videos[name].first_frames or [0])[0]
+            frames.append(self.videos.frame(name, first))
+            masks.append(self.videos.mask(name, first))
         if self.augment is not None and self.augment.enabled:
             rng = np.random.default_rng([self.seed, self.epoch, item + 1])
             matrix = random_affine(rng, self.augment, self.videos.height, self.videos.width)
@@ -217,13 +225,18 @@ class ClipDataset(Dataset):
                 for m in masks
             ]
         masks = [np.where(m == VOID_ID, 0, m) for m in masks]  # void counts as background in training
-        return {
-            "images": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(),  # (T, 3, H, W)
-            "masks": torch.from_numpy(np.stack(masks)),  # (T, H, W) object ids
+        images = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()  # (T[+1], 3, H, W)
+        ids = torch.from_numpy(np.stack(masks))  # (T[+1], H, W) object ids
+        item = {
+            "images": images[: self.clip_len],
+            "masks": ids[: self.clip_len],
             "objects": torch.tensor(_id_flags(self.videos.videos[name].all_objects)),  # (256,) bool
             "video": name,
             "start": start,
         }
+        if self.reference:
+            item["reference_image"], item["reference_mask"] = images[-1], ids[-1]
+        return item
 
 
 def _id_flags(ids: list[int]) -> list[bool]:

@@ -24,7 +24,7 @@ from torch import nn
 from rvos.config import ModelConfig
 from rvos.model.decoder import LevelStates, RecurrentDecoder, upsample
 from rvos.model.encoder import IMAGENET_MEAN, IMAGENET_STD, TRUNK_CHANNELS, ResNetTrunk, SkipReductions
-from rvos.model.target import SIMILARITY_CHANNELS, similarity_maps, target_references
+from rvos.model.target import SIMILARITY_CHANNELS, prefer_references, similarity_maps, target_references
 
 TemporalState = list[list[torch.Tensor]]  # [slot][level] -> h of that slot in the previous frame
 
@@ -199,6 +199,8 @@ class RVOS(nn.Module):
         given_masks: torch.Tensor | None = None,  # (B, T, S, H, W) ground truth, one-shot only
         teacher_forcing: bool = True,
         carry: Carry | None = None,  # in/out: the state from the previous clip of the same videos
+        reference_images: torch.Tensor | None = None,  # (B, 3, H, W) the videos' first annotated frames
+        reference_masks: torch.Tensor | None = None,  # (B, S, H, W) their ground truth per slot
     ) -> torch.Tensor:
         """Run a whole clip with backpropagation through time -> logits (B, T, num_slots, H, W).
 
@@ -208,12 +210,17 @@ class RVOS(nn.Module):
         validation). A zero-shot model with mask input gets an empty mask on frame 0 and its own
         prediction after that. With a non-empty `carry` the clip continues the previous one: its
         first frame gets the carried temporal state and mask input instead. With `target_similarity`
-        the objects' references come from the clip's first frame and its ground truth (or the carry).
-        The encoder runs once on all B*T frames.
+        the objects' references come from the clip's first frame and its ground truth (or the carry),
+        or, given `reference_images`, from those (the video's first frame, as inference has them) for
+        every object present there. The encoder runs once on all B*T (+ B reference) frames.
         """
         B, T = images.shape[:2]
         size = (images.shape[-2], images.shape[-1])
-        features = [f.unflatten(0, (B, T)) for f in self.encode(images.flatten(0, 1))]
+        frames = images.flatten(0, 1)
+        if reference_images is not None:
+            frames = torch.cat([frames, reference_images])
+        encoded = self.encode(frames)
+        features = [f[: B * T].unflatten(0, (B, T)) for f in encoded]
         temporal, outputs = None, []
         prev = references = None
         if carry is not None and carry.temporal is not None:
@@ -222,6 +229,10 @@ class RVOS(nn.Module):
             prev = given_masks[:, 0]
             if self.spec.target_similarity:  # the objects are given on the clip's first frame
                 references = self.references([f[:, 0] for f in features], given_masks[:, 0])
+                if reference_images is not None:
+                    present = reference_masks.flatten(2).any(dim=2)  # (B, S)
+                    from_video = self.references([f[B * T :] for f in encoded], reference_masks)
+                    references = prefer_references(from_video, references, present)
         elif self.spec.takes_masks:
             prev = images.new_zeros(B, num_slots, *size)  # zero-shot: nothing found yet
         for t in range(T):

@@ -43,6 +43,18 @@ def target_references(features: list[torch.Tensor], masks: torch.Tensor) -> list
     return references
 
 
+def prefer_references(
+    preferred: list[torch.Tensor], fallback: list[torch.Tensor], present: torch.Tensor
+) -> list[torch.Tensor]:
+    """Per slot, `preferred`'s reference where its object is `present` (N, S) there, else `fallback`'s;
+    the background always from `preferred`. (Training: the video's first frame, else the clip's.)"""
+    keep = present[:, :, None]  # (N, S, 1)
+    return [
+        torch.cat([p[:, :1], torch.where(keep, p[:, 1:], f[:, 1:])], dim=1)
+        for p, f in zip(preferred, fallback, strict=True)
+    ]
+
+
 def similarity_maps(features: list[torch.Tensor], references: list[torch.Tensor]) -> list[torch.Tensor]:
     """-> per level (N, S, 2, h_k, w_k): for each slot, its `own` and best `other` similarity map.
 

@@ -94,6 +94,9 @@ def make_loaders(
 ) -> tuple[ClipDataset, DataLoader, DataLoader]:
     train = config.train
     frames = window_frames(train, videos, train_names)
+    # One-shot references from the video's first frame, as inference takes them (rvos.model.target).
+    reference = config.mode == "one_shot" and config.model.target_similarity
+    reference = reference and train.reference_frame == "video"
     # Windows of several clips are spread over each video; single clips keep the original's epoch.
     train_set = ClipDataset(
         videos,
@@ -103,8 +106,9 @@ def make_loaders(
         train.clips_per_video,
         config.seed,
         spread=frames > train.clip_len,
+        reference=reference,
     )
-    valid_set = ClipDataset(videos, valid_names, train.clip_len)
+    valid_set = ClipDataset(videos, valid_names, train.clip_len, reference=reference)
     drop_last = len(train_set) >= train.batch_size * ddp.world_size
     sampler = DistributedSampler(
         train_set,

@@ -4,7 +4,10 @@
   (rvos.losses), optionally per-pixel cross-entropy (`bce_weight`) and, zero-shot, a pairwise overlap
   term (`overlap_weight`), summed over the clip's frames: one backward pass per clip (full BPTT).
 - One-shot: slot k is object k+1. With teacher forcing the model is fed the ground-truth mask of the
-  previous frame, otherwise its own detached prediction (the original's "ST+" curriculum).
+  previous frame, otherwise its own detached prediction (the original's "ST+" curriculum). With
+  target similarity the objects' references come from the video's first annotated frame when the
+  batch carries it (`train.reference_frame: video`), as in inference: a slot then learns to find its
+  object again after it was hidden or left the view, and to match an object whose looks changed.
 - Zero-shot: slots are matched to the objects of each clip's first frame, and that matching is kept
   for the clip's later frames (`zero_shot_slot_ids`).
 - Windows (`train.window_clips` > 1): consecutive clips of the same videos are trained one after the
@@ -112,7 +115,14 @@ def run_clips(
     if spec.one_shot:
         slot_ids = one_shot_slot_ids(batch["objects"].to(device), num_slots)
         targets = slot_targets(masks, slot_ids)
-        logits = model(images, num_slots, targets, policy.teacher_forcing, carry)
+        reference_images = reference_masks = None
+        if "reference_image" in batch:  # the video's first frame (train.reference_frame: video)
+            reference_images = batch["reference_image"].to(device, non_blocking=True).float() / 255.0
+            reference_ids = batch["reference_mask"].to(device, non_blocking=True).long()[:, None]
+            reference_masks = slot_targets(reference_ids, slot_ids)[:, 0]
+        logits = model(
+            images, num_slots, targets, policy.teacher_forcing, carry, reference_images, reference_masks
+        )
         active = slot_ids > 0
     else:
         logits = model(images, num_slots, carry=carry)
