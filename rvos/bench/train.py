@@ -11,6 +11,7 @@ from rvos.config import load_config
 from rvos.device import autocast_for, resolve_device
 from rvos.losses import frame_loss
 from rvos.model.rvos import PAPER_SPEC, RVOS, ModelSpec
+from rvos.training.objective import takes_video_references
 
 
 def _training_step(
@@ -20,9 +21,14 @@ def _training_step(
     masks: torch.Tensor,
     device: torch.device,
     precision: str,
+    reference: bool = False,
 ) -> None:
+    """One step on a fixed batch; `reference`: with the one-shot reference frame training reads
+    (`train.reference_frame: video`), here the clips' first frames."""
+    given = masks if model.spec.one_shot else None
+    extra = (images[:, 0], masks[:, 0]) if reference else (None, None)
     with autocast_for(device, precision):
-        logits = model(images, masks.shape[2], masks if model.spec.one_shot else None, teacher_forcing=True)
+        logits = model(images, masks.shape[2], given, True, None, *extra)
     probs = torch.sigmoid(logits.float())
     active = torch.ones(masks.shape[0], masks.shape[2], dtype=torch.bool, device=device)
     loss = sum(frame_loss(probs[:, t], masks[:, t], active, 1.0) for t in range(masks.shape[1]))
@@ -51,12 +57,13 @@ def time_training(
     device: torch.device,
     precision: str,
     steps: int,
+    reference: bool = False,
 ) -> tuple[float, list[float]]:
     """Median training clips/s of one model on random clips (after one warm-up step)."""
     model, optimizer, images, masks = _random_training(spec, size, batch, clip_len, device)
 
     def step() -> int:
-        _training_step(model, optimizer, images, masks, device, precision)
+        _training_step(model, optimizer, images, masks, device, precision, reference)
         if device.type == "cuda":
             torch.cuda.synchronize()
         return batch
@@ -77,8 +84,11 @@ def bench_train(params: Path, steps: int, device_name: str) -> list[str]:
         "paper": (ModelSpec(**PAPER_SPEC, one_shot=config.mode == "one_shot"), (256, 448)),
     }
     batch, clip_len = config.train.batch_size, config.train.clip_len
+    reference = {"params": takes_video_references(config), "paper": False}  # the paper preset: the original
     results = {
-        name: time_training(spec, size, batch, clip_len, device, config.train.precision, steps)
+        name: time_training(
+            spec, size, batch, clip_len, device, config.train.precision, steps, reference[name]
+        )
         for name, (spec, size) in presets.items()
     }
     anchor = results["params"][0]
@@ -108,10 +118,11 @@ def profile_training_step(params: Path, device_name: str, rows: int = 15) -> lis
     size = (config.index.height, config.index.width)
     batch, clip_len = config.train.batch_size, config.train.clip_len
     model, optimizer, images, masks = _random_training(spec, size, batch, clip_len, device)
-    _training_step(model, optimizer, images, masks, device, config.train.precision)  # warm-up
+    reference = takes_video_references(config)
+    _training_step(model, optimizer, images, masks, device, config.train.precision, reference)  # warm-up
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
-        _training_step(model, optimizer, images, masks, device, config.train.precision)
+        _training_step(model, optimizer, images, masks, device, config.train.precision, reference)
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     header = (
         f"train step profile: batch {batch} clips x {clip_len} frames, {config.mode}, {device}, "

@@ -35,7 +35,14 @@ from rvos.model.checkpoint import state_dict_copy
 from rvos.model.encoder import load_imagenet_weights
 from rvos.model.rvos import RVOS, ModelSpec
 from rvos.training import video_validation
-from rvos.training.objective import ClipPolicy, Window, epoch_policy, mean_iou, run_clips
+from rvos.training.objective import (
+    ClipPolicy,
+    Window,
+    epoch_policy,
+    mean_iou,
+    run_clips,
+    takes_video_references,
+)
 from rvos.training.resume import ResumeState
 
 log = logging.getLogger(__name__)
@@ -94,9 +101,7 @@ def make_loaders(
 ) -> tuple[ClipDataset, DataLoader, DataLoader]:
     train = config.train
     frames = window_frames(train, videos, train_names)
-    # One-shot references from the video's first frame, as inference takes them (rvos.model.target).
-    reference = config.mode == "one_shot" and config.model.target_similarity
-    reference = reference and train.reference_frame == "video"
+    reference = takes_video_references(config)  # one-shot: the objects' looks as inference has them
     # Windows of several clips are spread over each video; single clips keep the original's epoch.
     train_set = ClipDataset(
         videos,

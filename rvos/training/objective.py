@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from rvos.config import TrainConfig
+from rvos.config import Config, TrainConfig
 from rvos.losses import frame_loss, match_slots, pixel_bce_loss, slot_overlap_loss
 from rvos.model.rvos import Carry, ModelSpec
 
@@ -85,6 +85,12 @@ class Window:
 
     carry: Carry = field(default_factory=Carry)  # the model's recurrent state and mask input
     slot_ids: torch.Tensor | None = None  # (B, S) zero-shot: fixed on the window's first frame
+
+
+def takes_video_references(config: Config) -> bool:
+    """Whether training clips bring their video's first frame for the objects' references."""
+    one_shot_similarity = config.mode == "one_shot" and config.model.target_similarity
+    return one_shot_similarity and config.train.reference_frame == "video"
 
 
 def num_slots_for(batch: dict, spec: ModelSpec) -> int:
