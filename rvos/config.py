@@ -186,9 +186,9 @@ class TrainConfig:
     # consecutive clips trained in sequence with the recurrent state carried over (truncated BPTT);
     # 1: every clip starts from its own first frame (the original)
     window_clips: int = 1
-    # one-shot target similarity: the objects' references come from the video's first annotated frame,
-    # as in inference (`video`), or from each clip's first frame (`clip`, the first version)
-    reference_frame: Literal["video", "clip"] = "video"
+    # one-shot target similarity: the objects' references come from each clip's first frame (`clip`)
+    # or from the video's first annotated frame, as in inference (`video`: scored lower, docs/experiments.md)
+    reference_frame: Literal["video", "clip"] = "clip"
     validate_every: int = 2  # validation (clip loss; video J&F, the checkpoint choice) every N epochs + last
     empty_weight: float = 1.0  # weight of the loss that teaches slots without an object to stay empty
     overlap_weight: float = 0.0  # zero-shot: weight of the loss on two slots covering the same pixels
@@ -219,6 +219,9 @@ class TrainConfig:
 @dataclass(frozen=True)
 class InferConfig:
     mask_threshold: float = 0.5  # one-shot: a pixel goes to its most probable slot above this
+    # one-shot: own masks fed back binarized at this probability when segmenting (training feeds back
+    # at model.feedback_threshold); a model with soft feedback (the original's) keeps it soft
+    feedback_threshold: float = 0.05
     zero_shot_mask_threshold: float = 0.2  # zero-shot slots are less sure of their pixels
     max_proposals: int = 20  # zero-shot: the unsupervised protocol scores at most 20
     min_area_fraction: float = 0.001  # zero-shot: smaller slots (on every frame) and regions are dropped
@@ -226,6 +229,7 @@ class InferConfig:
 
     def __post_init__(self) -> None:
         _check(0.0 < self.mask_threshold < 1.0, "mask_threshold must be in (0, 1)")
+        _check(0.0 < self.feedback_threshold < 1.0, "feedback_threshold must be in (0, 1)")
         _check(0.0 < self.zero_shot_mask_threshold < 1.0, "zero_shot_mask_threshold must be in (0, 1)")
         _check(1 <= self.max_proposals <= 20, "max_proposals must be in 1..20")
         _check(0.0 <= self.min_area_fraction < 1.0, "min_area_fraction must be in [0, 1)")

@@ -2,8 +2,9 @@
 
 - One-shot: object k lives in slot k-1. It is given on its first annotated frame (frame 0 in DAVIS;
   later for YouTube-VOS objects that appear mid-video): its mask is written into the slot's
-  previous-mask input there, and from then on the slot receives its own prediction (soft, or binarized
-  at `model.feedback_threshold`, as in training). Before that frame the slot reports nothing.
+  previous-mask input there, and from then on the slot receives its own prediction (soft, as in the
+  original, or binarized at `infer.feedback_threshold`, below training's `model.feedback_threshold`).
+  Before that frame the slot reports nothing.
 - Zero-shot: every slot is decoded, without masks or (`zero_shot_mask_input`) with its own previous
   prediction. A slot becomes a proposal on the first frame where it covers at least
   `infer.min_area_fraction` of the frame (`OnlineProposals`), at most `infer.max_proposals` of them,

@@ -165,7 +165,7 @@ class Segmenter:
                     probs[0, obj - 1] = self._prev[0, obj - 1]  # a given object's mask is the annotation
                 probs[0, ~self._started.to(self.device)] = 0.0  # objects not given yet
             if self._prev is not None:
-                self._prev = self.engine.feedback(probs)
+                self._prev = self._feedback(probs)
             half = self.probs = probs[0].half().cpu()  # (slots, h, w)
             if self.one_shot:
                 slot_ids = [k + 1 if started else 0 for k, started in enumerate(self._started.tolist())]
@@ -177,6 +177,17 @@ class Segmenter:
             maps.append(ids)
         self.seconds += time.perf_counter() - start
         return maps
+
+    def _feedback(self, probs: torch.Tensor) -> torch.Tensor:
+        """(1, slots, h, w) probabilities -> the next frame's mask input.
+
+        One-shot slots trained with binarized feedback get it binarized at `infer.feedback_threshold`,
+        lower than training's: a generous mask keeps an object that the slot grew unsure of (shrinking,
+        half hidden, at the border) instead of letting it erode away (docs/experiments.md). Zero-shot
+        and soft-feedback models feed back as in training (`engine.feedback`)."""
+        if self.one_shot and self.spec.feedback_threshold > 0:
+            return (probs > self.infer.feedback_threshold).to(probs.dtype)
+        return self.engine.feedback(probs)
 
     def _model_input(self, frame: np.ndarray) -> np.ndarray:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:

@@ -50,6 +50,30 @@ def test_one_shot_objects_start_at_their_first_annotation():
     assert segmenter.probs.shape == (3, H, W) and segmenter.probs.dtype == torch.float16
 
 
+@pytest.mark.parametrize("trained_threshold", [0.0, 0.2])
+def test_one_shot_feedback_is_binarized_at_the_inference_threshold(trained_threshold):
+    """`infer.feedback_threshold` binarizes what a one-shot slot reads on the next frame, for models
+    trained with binarized feedback; a soft-feedback model (the original's) keeps soft feedback."""
+
+    def segment(threshold: float) -> Segmenter:
+        torch.manual_seed(0)
+        spec = ModelSpec("resnet18", 16, 3, 2, True, feedback_threshold=trained_threshold)
+        segmenter = Segmenter(RVOS(spec).eval(), (H, W), InferConfig(feedback_threshold=threshold))
+        segmenter.step(frames(2)[0], blob(1, 4))
+        segmenter.step(frames(2)[1])
+        return segmenter
+
+    probs = segment(0.5).probs[:1].float()  # slot 0's probabilities on frame 1
+    middle = float(probs.median())  # a threshold that splits this frame's pixels in two halves
+    fed = segment(middle)._prev[0, :1]
+    if trained_threshold == 0.0:
+        assert torch.allclose(fed, probs, atol=1e-3)  # soft, as the original
+    else:
+        near = (probs - middle).abs() < 2e-3  # float16 rounding of the stored probabilities
+        assert torch.equal(fed.bool()[~near], (probs > middle)[~near])
+        assert torch.equal(fed, (fed > 0.5).float()) and 0 < fed.mean() < 1
+
+
 @pytest.mark.parametrize("target_similarity", [False, True])
 def test_more_slots_and_batched_frames_give_the_same_masks(target_similarity):
     # Information flows from lower to higher slots only (and empty slots' references are similar to
