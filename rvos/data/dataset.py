@@ -159,8 +159,9 @@ class ClipDataset(Dataset):
     `clips_per_video = 0` gives the original's non-overlapping clips; N > 0 gives N clips per video at
     random starts, re-drawn each epoch (`set_epoch`). With `reference` each item also holds the video's
     first annotated frame and its mask (`reference_image` (3,H,W), `reference_mask` (H,W)), warped like
-    the clip: where inference takes the objects' looks from (`train.reference_frame: video`). Randomness comes from (seed, epoch, item), never
-    from global state, so results do not depend on the number of DataLoader workers.
+    the clip: where inference takes the objects' looks from (`train.reference_frame: video`).
+    Randomness comes from (seed, epoch, item), never from global state, so results do not depend on
+    the number of DataLoader workers.
     """
 
     def __init__(

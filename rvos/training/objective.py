@@ -5,9 +5,9 @@
   term (`overlap_weight`), summed over the clip's frames: one backward pass per clip (full BPTT).
 - One-shot: slot k is object k+1. With teacher forcing the model is fed the ground-truth mask of the
   previous frame, otherwise its own detached prediction (the original's "ST+" curriculum). With
-  target similarity the objects' references come from the video's first annotated frame when the
-  batch carries it (`train.reference_frame: video`), as in inference: a slot then learns to find its
-  object again after it was hidden or left the view, and to match an object whose looks changed.
+  target similarity the objects' references come from the clip's first frame, or from the video's
+  first annotated frame when the batch carries it (`train.reference_frame: video`, as inference has
+  them; it scored lower on the synthetic test, docs/experiments.md).
 - Zero-shot: slots are matched to the objects of each clip's first frame, and that matching is kept
   for the clip's later frames (`zero_shot_slot_ids`).
 - Windows (`train.window_clips` > 1): consecutive clips of the same videos are trained one after the
